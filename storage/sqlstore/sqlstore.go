@@ -1,0 +1,240 @@
+// Package sqlstore is Starling's database/sql store. SQLite (through the
+// pure-Go modernc.org/sqlite driver, so no cgo) is the embedded default,
+// opened in WAL mode; the SQL is kept portable so that a PostgreSQL dialect
+// can be added beside it. Migrations are embedded in the binary and applied
+// in order, each in its own transaction, when the store is opened.
+package sqlstore
+
+import (
+	"context"
+	"crypto/rand"
+	"database/sql"
+	"embed"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"net/url"
+	"os"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	_ "modernc.org/sqlite" // the "sqlite" database/sql driver
+
+	"github.com/starling-xmpp/starling/sasl"
+	"github.com/starling-xmpp/starling/storage"
+)
+
+//go:embed migrations/*.sql
+var migrations embed.FS
+
+// Store is an open database.
+type Store struct {
+	db *sql.DB
+}
+
+// OpenSQLite opens (creating if needed) the SQLite database at path and
+// brings its schema up to date.
+func OpenSQLite(ctx context.Context, path string) (*Store, error) {
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+		return nil, fmt.Errorf("sqlstore: %w", err)
+	}
+	q := url.Values{}
+	for _, p := range []string{"busy_timeout(10000)", "journal_mode(WAL)", "synchronous(NORMAL)", "foreign_keys(1)"} {
+		q.Add("_pragma", p)
+	}
+	q.Set("_txlock", "immediate")
+	db, err := sql.Open("sqlite", "file:"+path+"?"+q.Encode())
+	if err != nil {
+		return nil, fmt.Errorf("sqlstore: open %s: %w", path, err)
+	}
+	s := &Store{db: db}
+	if err := s.migrate(ctx); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("sqlstore: %s: %w", path, err)
+	}
+	return s, nil
+}
+
+// Close closes the database.
+func (s *Store) Close() error { return s.db.Close() }
+
+func (s *Store) migrate(ctx context.Context) error {
+	if _, err := s.db.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER NOT NULL PRIMARY KEY, applied_at BIGINT NOT NULL)`); err != nil {
+		return fmt.Errorf("migrations table: %w", err)
+	}
+	files, err := fs.Glob(migrations, "migrations/*.sql")
+	if err != nil {
+		return err
+	}
+	sort.Strings(files)
+	for _, f := range files {
+		v, err := strconv.Atoi(strings.SplitN(filepath.Base(f), "_", 2)[0])
+		if err != nil {
+			return fmt.Errorf("migration %s: bad version prefix", f)
+		}
+		body, err := migrations.ReadFile(f)
+		if err != nil {
+			return err
+		}
+		if err := s.apply(ctx, v, string(body)); err != nil {
+			return fmt.Errorf("migration %s: %w", filepath.Base(f), err)
+		}
+	}
+	return nil
+}
+
+func (s *Store) apply(ctx context.Context, version int, body string) error {
+	tx, err := s.db.BeginTx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback()
+	var n int
+	if err := tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM schema_migrations WHERE version = ?`, version).Scan(&n); err != nil {
+		return err
+	}
+	if n > 0 {
+		return nil
+	}
+	for _, stmt := range strings.Split(stripComments(body), ";") {
+		if strings.TrimSpace(stmt) == "" {
+			continue
+		}
+		if _, err := tx.ExecContext(ctx, stmt); err != nil {
+			return err
+		}
+	}
+	if _, err := tx.ExecContext(ctx, `INSERT INTO schema_migrations (version, applied_at) VALUES (?, ?)`, version, time.Now().Unix()); err != nil {
+		return err
+	}
+	return tx.Commit()
+}
+
+func stripComments(s string) string {
+	var b strings.Builder
+	for _, line := range strings.Split(s, "\n") {
+		if !strings.HasPrefix(strings.TrimSpace(line), "--") {
+			b.WriteString(line)
+			b.WriteByte('\n')
+		}
+	}
+	return b.String()
+}
+
+// Credentials returns the stored credentials of user@host, or
+// storage.ErrNotFound.
+func (s *Store) Credentials(ctx context.Context, host, user string) (sasl.Credentials, error) {
+	var raw string
+	err := s.db.QueryRowContext(ctx, `SELECT credentials FROM accounts WHERE host = ? AND username = ?`, host, user).Scan(&raw)
+	if errors.Is(err, sql.ErrNoRows) {
+		return sasl.Credentials{}, storage.ErrNotFound
+	}
+	if err != nil {
+		return sasl.Credentials{}, fmt.Errorf("sqlstore: credentials: %w", err)
+	}
+	var c sasl.Credentials
+	if err := json.Unmarshal([]byte(raw), &c); err != nil {
+		return sasl.Credentials{}, fmt.Errorf("sqlstore: credentials of %s@%s are corrupt: %w", user, host, err)
+	}
+	return c, nil
+}
+
+// AccountExists reports whether user@host exists.
+func (s *Store) AccountExists(ctx context.Context, host, user string) (bool, error) {
+	var n int
+	err := s.db.QueryRowContext(ctx, `SELECT COUNT(*) FROM accounts WHERE host = ? AND username = ?`, host, user).Scan(&n)
+	if err != nil {
+		return false, fmt.Errorf("sqlstore: account exists: %w", err)
+	}
+	return n > 0, nil
+}
+
+// CreateAccount stores a new account, or returns storage.ErrExists.
+func (s *Store) CreateAccount(ctx context.Context, host, user string, c sasl.Credentials) error {
+	raw, err := json.Marshal(c)
+	if err != nil {
+		return err
+	}
+	res, err := s.db.ExecContext(ctx, `INSERT INTO accounts (host, username, credentials, created_at) VALUES (?, ?, ?, ?) ON CONFLICT (host, username) DO NOTHING`,
+		host, user, string(raw), time.Now().Unix())
+	if err != nil {
+		return fmt.Errorf("sqlstore: create account: %w", err)
+	}
+	if n, err := res.RowsAffected(); err != nil {
+		return fmt.Errorf("sqlstore: create account: %w", err)
+	} else if n == 0 {
+		return storage.ErrExists
+	}
+	return nil
+}
+
+// SetCredentials replaces the credentials of an existing account.
+func (s *Store) SetCredentials(ctx context.Context, host, user string, c sasl.Credentials) error {
+	raw, err := json.Marshal(c)
+	if err != nil {
+		return err
+	}
+	return s.affectOne(ctx, "set credentials", `UPDATE accounts SET credentials = ? WHERE host = ? AND username = ?`, string(raw), host, user)
+}
+
+// DeleteAccount removes an account.
+func (s *Store) DeleteAccount(ctx context.Context, host, user string) error {
+	return s.affectOne(ctx, "delete account", `DELETE FROM accounts WHERE host = ? AND username = ?`, host, user)
+}
+
+func (s *Store) affectOne(ctx context.Context, what, query string, args ...any) error {
+	res, err := s.db.ExecContext(ctx, query, args...)
+	if err != nil {
+		return fmt.Errorf("sqlstore: %s: %w", what, err)
+	}
+	n, err := res.RowsAffected()
+	if err != nil {
+		return fmt.Errorf("sqlstore: %s: %w", what, err)
+	}
+	if n == 0 {
+		return storage.ErrNotFound
+	}
+	return nil
+}
+
+// ListAccounts returns the usernames of host, sorted.
+func (s *Store) ListAccounts(ctx context.Context, host string) ([]string, error) {
+	rows, err := s.db.QueryContext(ctx, `SELECT username FROM accounts WHERE host = ? ORDER BY username`, host)
+	if err != nil {
+		return nil, fmt.Errorf("sqlstore: list accounts: %w", err)
+	}
+	defer rows.Close()
+	var out []string
+	for rows.Next() {
+		var u string
+		if err := rows.Scan(&u); err != nil {
+			return nil, fmt.Errorf("sqlstore: list accounts: %w", err)
+		}
+		out = append(out, u)
+	}
+	return out, rows.Err()
+}
+
+// Secret returns the server secret called name, creating a random one of
+// size bytes on first use. Every process sharing the database sees the same
+// value.
+func (s *Store) Secret(ctx context.Context, name string, size int) ([]byte, error) {
+	fresh := make([]byte, size)
+	if _, err := rand.Read(fresh); err != nil {
+		return nil, err
+	}
+	if _, err := s.db.ExecContext(ctx, `INSERT INTO secrets (name, value) VALUES (?, ?) ON CONFLICT (name) DO NOTHING`,
+		name, base64.StdEncoding.EncodeToString(fresh)); err != nil {
+		return nil, fmt.Errorf("sqlstore: secret: %w", err)
+	}
+	var v string
+	if err := s.db.QueryRowContext(ctx, `SELECT value FROM secrets WHERE name = ?`, name).Scan(&v); err != nil {
+		return nil, fmt.Errorf("sqlstore: secret: %w", err)
+	}
+	return base64.StdEncoding.DecodeString(v)
+}
