@@ -1,0 +1,520 @@
+package c2s
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/x509"
+	"encoding/base64"
+	"errors"
+	"io"
+	"log/slog"
+	"net"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/starling-xmpp/starling/jid"
+	"github.com/starling-xmpp/starling/router"
+	"github.com/starling-xmpp/starling/sasl"
+	"github.com/starling-xmpp/starling/stanza"
+	"github.com/starling-xmpp/starling/xmlstream"
+)
+
+// conn is one client connection. Fields below mu are touched only by the
+// reader goroutine (serve), except where noted.
+type conn struct {
+	srv       *Server
+	nc        net.Conn // the TCP connection (closing it ends everything)
+	directTLS bool
+	overLimit bool // accepted past c2s.max_connections
+	log       *slog.Logger
+	w         *writer
+	dec       *xmlstream.Decoder
+	ctx       context.Context
+	cancel    context.CancelFunc
+
+	// Stream state, owned by the reader goroutine.
+	host          string // the domain the client asked for
+	lang          string // the stream's xml:lang, "" if the client gave none
+	secure        bool
+	tlsLeaf       *x509.Certificate
+	cb            map[string][]byte // channel-binding data of the TLS layer
+	authenticated bool
+	user          string // prepared localpart once authenticated
+	auth          sasl.Server
+	authMech      string
+	failures      int
+
+	// Shared with other goroutines.
+	mu       sync.Mutex
+	sessions []*router.Session // bound resources, in binding order
+	closing  bool              // closeWith ran
+	opened   bool              // our header for the current stream is queued
+	timer    *time.Timer       // handshake, then close timeout
+}
+
+func newConn(s *Server, nc net.Conn, directTLS bool) *conn {
+	id := s.nextID.Add(1)
+	c := &conn{
+		srv:       s,
+		nc:        nc,
+		directTLS: directTLS,
+		log:       s.log.With("conn", id, "remote", nc.RemoteAddr().String()),
+	}
+	c.ctx, c.cancel = context.WithCancel(context.Background())
+	c.w = newWriter(nc, s.cfg.C2S.QueueSize, s.cfg.C2S.WriteTimeout, func(err error) {
+		c.log.Debug("write failed", "err", err)
+		nc.Close()
+	})
+	c.dec = xmlstream.NewDecoder(nc, s.limits)
+	return c
+}
+
+// serve runs the connection: negotiation, then stanzas, until the stream
+// ends.
+func (c *conn) serve() {
+	defer c.finish()
+	c.log.Debug("connected", "direct_tls", c.directTLS)
+	c.mu.Lock()
+	c.timer = time.AfterFunc(c.srv.cfg.C2S.HandshakeTimeout, func() {
+		c.closeWith(stanza.NewStreamError(stanza.StreamConnectionTimeout, "negotiation took too long"))
+	})
+	c.mu.Unlock()
+	if c.directTLS {
+		if !c.startTLS(c.nc, nil) {
+			return
+		}
+	}
+	needHeader := true
+	for {
+		if needHeader {
+			h, err := c.dec.ReadHeader()
+			if err != nil {
+				c.readFailed(err)
+				return
+			}
+			needHeader = false
+			if serr := c.streamOpened(h); serr != nil {
+				// Then wait for the client's closing tag (or EOF).
+				c.closeWith(serr)
+			}
+			continue
+		}
+		el, err := c.dec.Next()
+		if errors.Is(err, xmlstream.ErrStreamEnd) {
+			c.log.Debug("client closed the stream")
+			c.closeWith(nil)
+			return
+		}
+		if err != nil {
+			c.readFailed(err)
+			return
+		}
+		if c.isClosing() {
+			// RFC 6120 §4.4: after our closing tag, keep processing what
+			// the client still sends until it closes too; replies go
+			// nowhere.
+			if len(c.boundSessions()) > 0 && stanza.IsStanza(el) {
+				c.handleStanza(el)
+			}
+			continue
+		}
+		restart, serr := c.handle(el)
+		if serr != nil {
+			c.closeWith(serr)
+			continue
+		}
+		needHeader = restart
+	}
+}
+
+// readFailed handles a read error: a stream error from the decoder is sent
+// to the client; anything else means the transport is gone.
+func (c *conn) readFailed(err error) {
+	var se *stanza.StreamError
+	if errors.As(err, &se) {
+		// The reader stops here, so the connection ends as soon as
+		// the error is written (finish).
+		c.log.Info("stream error", "condition", string(se.Condition), "text", se.Text)
+		c.closeWith(se)
+		return
+	}
+	if !c.isClosing() {
+		if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
+			c.log.Info("connection dropped by the client without closing the stream")
+		} else {
+			c.log.Info("connection lost", "err", err)
+		}
+	}
+}
+
+func (c *conn) isClosing() bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.closing
+}
+
+func (c *conn) boundSessions() []*router.Session {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.sessions
+}
+
+// closeWith ends our side of the stream: the stream error (if any) and the
+// closing tag, then nothing more (seed 3.5-3). The connection is dropped
+// when the client closes its side or after close_timeout (3.5-2, 3.5-4).
+// Any goroutine may call it; only the first call counts.
+func (c *conn) closeWith(se *stanza.StreamError) {
+	c.mu.Lock()
+	if c.closing {
+		c.mu.Unlock()
+		return
+	}
+	c.closing = true
+	if c.timer != nil {
+		c.timer.Stop()
+	}
+	if !c.opened {
+		// RFC 6120 §4.9.1.3: an error before our header still needs a
+		// header; this one names our default host.
+		c.w.sendRaw(c.header(c.srv.cfg.Hosts[0], "", ""))
+		c.opened = true
+	}
+	c.timer = time.AfterFunc(c.srv.cfg.C2S.CloseTimeout, func() { c.nc.Close() })
+	c.mu.Unlock()
+
+	// Nothing can be routed to a closing stream.
+	c.unbindAll()
+	if se != nil && se.Condition != stanza.StreamConflict {
+		c.log.Info("closing stream", "condition", string(se.Condition), "text", se.Text)
+	}
+	var last *stanza.Element
+	if se != nil {
+		last = se.Element()
+	}
+	c.w.close(last)
+}
+
+// finish releases everything once the reader is done.
+func (c *conn) finish() {
+	c.closeWith(nil)
+	c.cancel()
+	// Give the writer a moment to put out the closing tag before the TCP
+	// connection goes (seed 3.5-4: terminate after both closing tags).
+	select {
+	case <-c.w.done:
+	case <-time.After(c.srv.cfg.C2S.WriteTimeout):
+	}
+	left := c.w.stop()
+	c.nc.Close()
+	c.mu.Lock()
+	if c.timer != nil {
+		c.timer.Stop()
+	}
+	c.mu.Unlock()
+	c.bounceUnwritten(left)
+	c.srv.remove(c)
+	c.log.Debug("disconnected")
+}
+
+// bounceUnwritten tells the senders of stanzas that were queued for this
+// client but never written.
+func (c *conn) bounceUnwritten(left []*stanza.Element) {
+	for _, el := range left {
+		if stanza.IsError(el) {
+			continue
+		}
+		var cond stanza.Condition
+		switch el.Name.Local {
+		case "message":
+			cond = stanza.RecipientUnavailable
+		case "iq":
+			if t := el.Attr("type"); t != "get" && t != "set" {
+				continue
+			}
+			cond = stanza.ServiceUnavailable
+		default:
+			continue
+		}
+		from, err := c.srv.cfg.Profile().Parse(el.Attr("from"))
+		if err != nil {
+			continue
+		}
+		to, _ := c.srv.cfg.Profile().Parse(el.Attr("to"))
+		reply := stanza.ErrorReply(el, stanza.NewError(cond, "the recipient disconnected before the stanza could be delivered"))
+		c.srv.opt.Router.Route(context.Background(), reply, to, from)
+	}
+}
+
+// send queues a stanza or negotiation element for this client. Called by
+// the reader, and by the router through session streams.
+func (c *conn) send(el *stanza.Element) bool {
+	ok, full := c.w.send(el)
+	if full {
+		c.log.Warn("client is not reading; closing its stream", "queued", c.srv.cfg.C2S.QueueSize)
+		go c.closeWith(stanza.NewStreamError(stanza.StreamPolicyViolation, "too many stanzas waiting for the client to read them"))
+	}
+	return ok
+}
+
+// streamOpened checks the client's stream header (seed §3.2, §3.3) and
+// answers with ours and the stream features (§3.4).
+func (c *conn) streamOpened(h *xmlstream.Header) *stanza.StreamError {
+	first := c.host == ""
+	switch {
+	case h.Name.Local != "stream":
+		return c.headerError(stanza.StreamBadFormat, "the stream must start with <stream:stream>")
+	case h.Name.Space != stanza.NSStream:
+		return c.headerError(stanza.StreamInvalidNamespace, "the stream element must be in the namespace "+stanza.NSStream)
+	case h.Prefix == "":
+		// Seed 3.2-2: elements in the streams namespace are prefixed.
+		return c.headerError(stanza.StreamBadNamespacePrefix, "the stream element must have a namespace prefix (stream:)")
+	case h.DefaultNS != stanza.NSClient:
+		// Seed 3.2-4, 3.2-5.
+		return c.headerError(stanza.StreamInvalidNamespace, "the default namespace must be "+stanza.NSClient)
+	}
+	for _, a := range h.Attrs {
+		if a.Name == (stanza.Name{Space: stanza.NSXML, Local: "lang"}) && a.Value != "" {
+			c.lang = a.Value
+		}
+	}
+	to := h.Attr("to")
+	if to == "" {
+		return c.headerError(stanza.StreamImproperAddressing, "the stream header needs a 'to' attribute naming the server")
+	}
+	host, err := c.srv.cfg.Profile().Domain(to)
+	switch {
+	case err != nil:
+		return c.headerError(stanza.StreamImproperAddressing, "the 'to' attribute is not a valid domain")
+	case !c.srv.opt.Router.IsLocal(host):
+		return c.headerError(stanza.StreamHostUnknown, "this server does not serve "+stanza.SanitizeText(host))
+	case !first && host != c.host:
+		return c.headerError(stanza.StreamNotAuthorized, "the 'to' attribute must stay the same across stream restarts")
+	}
+	c.host = host
+	var peer string
+	if from := h.Attr("from"); from != "" {
+		j, err := c.srv.cfg.Profile().Parse(from)
+		if err != nil {
+			return c.headerError(stanza.StreamInvalidFrom, "the 'from' attribute is not a valid JID")
+		}
+		peer = j.String()
+	}
+	if !versionOK(h.Attr("version")) {
+		return c.headerError(stanza.StreamUnsupportedVersion, "XMPP 1.0 or later is required")
+	}
+	if c.overLimit {
+		return c.headerError(stanza.StreamResourceConstraint, "the server has too many connections")
+	}
+	c.sendHeaderTo(peer)
+	c.send(c.features())
+	return nil
+}
+
+// headerError sends our header (addressed as well as we can) before the
+// error, as RFC 6120 §4.9.1.3 requires.
+func (c *conn) headerError(cond stanza.StreamCondition, text string) *stanza.StreamError {
+	c.sendHeaderTo("")
+	return stanza.NewStreamError(cond, text)
+}
+
+// versionOK accepts "1.0" and any later version (we answer 1.0, the lower
+// of the two, RFC 6120 §4.7.5); a missing or older version is refused.
+func versionOK(v string) bool {
+	major, minor, ok := strings.Cut(v, ".")
+	if !ok {
+		return false
+	}
+	ma, err1 := strconv.Atoi(major)
+	_, err2 := strconv.Atoi(minor)
+	return err1 == nil && err2 == nil && ma >= 1 && len(major) <= 4 && len(minor) <= 4
+}
+
+// sendHeaderTo writes our response stream header (seed 3.3.2): from our
+// domain, to the client's JID if it gave one, a fresh unique id, version 1.0
+// and the stream language. Called by the reader only.
+func (c *conn) sendHeaderTo(peer string) {
+	host := c.host
+	if host == "" {
+		host = c.srv.cfg.Hosts[0]
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.opened {
+		return // another goroutine closed the stream meanwhile
+	}
+	c.opened = true
+	c.w.sendRaw(c.header(host, peer, c.lang))
+}
+
+// header serialises a response stream header with a fresh id.
+func (c *conn) header(host, peer, lang string) []byte {
+	if lang == "" {
+		lang = "en"
+	}
+	attrs := []stanza.Attr{
+		{Name: stanza.Name{Local: "from"}, Value: host},
+		{Name: stanza.Name{Local: "id"}, Value: newStreamID()},
+		{Name: stanza.Name{Local: "version"}, Value: "1.0"},
+		{Name: stanza.Name{Space: stanza.NSXML, Local: "lang"}, Value: lang},
+	}
+	if peer != "" {
+		attrs = append(attrs, stanza.Attr{Name: stanza.Name{Local: "to"}, Value: peer})
+	}
+	return xmlstream.AppendOpen(nil, true, stanza.NSClient, attrs)
+}
+
+// restarted prepares for the new stream that follows STARTTLS or SASL
+// success.
+func (c *conn) restarted() {
+	c.mu.Lock()
+	c.opened = false
+	c.mu.Unlock()
+}
+
+// newStreamID returns 128 random bits: unique within the server (seed
+// 3.3.2-4) and unguessable.
+func newStreamID() string {
+	var b [16]byte
+	rand.Read(b[:])
+	return base64.RawURLEncoding.EncodeToString(b[:])
+}
+
+// features lists what the client can negotiate now (seed 3.4-1), marking
+// mandatory steps with <required/> (3.4-2).
+func (c *conn) features() *stanza.Element {
+	f := stanza.New(stanza.NSStream, "features")
+	cfg := c.srv.cfg
+	switch {
+	case !c.authenticated:
+		if !c.secure {
+			st := stanza.New(stanza.NSTLS, "starttls")
+			if !cfg.C2S.AllowPlaintext {
+				st.Append(stanza.New(stanza.NSTLS, "required"))
+			}
+			f.Append(st)
+			if !cfg.C2S.AllowPlaintext {
+				// RFC 6120 §5.3.1: nothing else before mandatory TLS.
+				return f
+			}
+		}
+		mechs := stanza.New(stanza.NSSASL, "mechanisms")
+		for _, m := range c.offered() {
+			mechs.Append(stanza.New(stanza.NSSASL, "mechanism").AppendText(m))
+		}
+		mechs.Append(stanza.New(stanza.NSSASL, "required"))
+		f.Append(mechs)
+		if len(c.cb) > 0 {
+			// XEP-0440: which channel bindings the -PLUS mechanisms use.
+			cbs := stanza.New(stanza.NSSASLCB, "sasl-channel-binding")
+			for _, t := range cbTypes {
+				if c.cb[t] != nil {
+					cbs.Append(stanza.New(stanza.NSSASLCB, "channel-binding").SetAttr("type", t))
+				}
+			}
+			f.Append(cbs)
+		}
+	default:
+		f.Append(stanza.New(stanza.NSBind, "bind").Append(stanza.New(stanza.NSBind, "required")))
+		if cfg.C2S.MultiResourceBinding {
+			f.Append(stanza.New(stanza.NSBind, "unbind"))
+		}
+		// RFC 3921 session establishment, optional since RFC 6121.
+		f.Append(stanza.New(stanza.NSSession, "session").Append(stanza.New(stanza.NSSession, "optional")))
+	}
+	return f
+}
+
+// handle processes one top-level element. restart means a new stream header
+// follows (after STARTTLS or SASL success).
+func (c *conn) handle(el *stanza.Element) (restart bool, err *stanza.StreamError) {
+	switch el.Name.Space {
+	case stanza.NSTLS:
+		return c.handleTLS(el)
+	case stanza.NSSASL:
+		if c.authenticated {
+			return false, stanza.NewStreamError(stanza.StreamUnsupportedStanzaType, "SASL is already complete")
+		}
+		return c.handleSASL(el)
+	case "":
+		if !stanza.IsStanza(el) {
+			return false, stanza.NewStreamError(stanza.StreamUnsupportedStanzaType, "unknown top-level element <"+stanza.SanitizeText(el.Name.Local)+">")
+		}
+	default:
+		return false, stanza.NewStreamError(stanza.StreamUnsupportedStanzaType, "unknown top-level element in namespace "+stanza.SanitizeText(el.Name.Space))
+	}
+	if !c.authenticated {
+		return false, stanza.NewStreamError(stanza.StreamNotAuthorized, "authenticate before sending stanzas")
+	}
+	if el.Name.Local == "iq" && el.Attr("type") == "set" {
+		if p := el.FirstElement(); p != nil {
+			switch p.Name {
+			case stanza.Name{Space: stanza.NSBind, Local: "bind"}:
+				return false, c.bind(el, p)
+			case stanza.Name{Space: stanza.NSBind, Local: "unbind"}:
+				if len(c.boundSessions()) > 0 {
+					return false, c.unbind(el, p)
+				}
+			case stanza.Name{Space: stanza.NSSession, Local: "session"}:
+				if len(c.boundSessions()) > 0 {
+					c.send(result(el, nil))
+					return false, nil
+				}
+			}
+		}
+	}
+	if len(c.boundSessions()) == 0 {
+		return false, stanza.NewStreamError(stanza.StreamNotAuthorized, "bind a resource before sending stanzas")
+	}
+	return false, c.handleStanza(el)
+}
+
+// result builds an IQ result for request iq.
+func result(iq *stanza.Element, payload *stanza.Element) *stanza.Element {
+	r := stanza.New("", "iq").SetAttr("type", "result").SetAttr("id", iq.Attr("id"))
+	return r.Append(payload)
+}
+
+// replyError answers st on this stream (for errors found before routing).
+func (c *conn) replyError(st *stanza.Element, err *stanza.Error) {
+	if stanza.IsError(st) {
+		return // seed 10.5-2
+	}
+	c.send(stanza.ErrorReply(st, err))
+}
+
+// Send implements router.Stream.
+func (c *conn) Send(el *stanza.Element) bool { return c.send(el) }
+
+// Replaced implements router.Stream: another client bound this session's
+// full JID (resource_conflict: replace). A stream with several resources
+// just loses that one; otherwise the stream ends with <conflict/>.
+func (c *conn) Replaced(s *router.Session) {
+	c.mu.Lock()
+	rest := c.sessions[:0:0]
+	for _, o := range c.sessions {
+		if o != s {
+			rest = append(rest, o)
+		}
+	}
+	c.sessions = rest
+	c.mu.Unlock()
+	c.log.Info("resource taken over by a new login", "jid", s.JID.String())
+	if len(rest) == 0 {
+		c.closeWith(stanza.NewStreamError(stanza.StreamConflict, "replaced by a new connection for the same resource"))
+	}
+}
+
+func (c *conn) unbindAll() {
+	c.mu.Lock()
+	sessions := c.sessions
+	c.sessions = nil
+	c.mu.Unlock()
+	for _, s := range sessions {
+		c.srv.opt.Router.Unbind(s)
+	}
+}
+
+// profile is the server's JID profile.
+func (c *conn) profile() jid.Profile { return c.srv.cfg.Profile() }

@@ -1,0 +1,227 @@
+package c2s
+
+import (
+	"errors"
+	"net"
+	"sync"
+	"time"
+
+	"github.com/starling-xmpp/starling/stanza"
+	"github.com/starling-xmpp/starling/xmlstream"
+)
+
+// writer owns the write side of a connection: a bounded queue drained by one
+// goroutine, which serialises whatever is waiting and writes it in a single
+// call under a deadline. Nothing ever blocks on a slow client except this
+// goroutine.
+type writer struct {
+	mu      sync.Mutex
+	conn    net.Conn
+	queue   []item
+	pending int  // stanzas in queue (raw bytes and barriers are not counted)
+	max     int  // bound on pending
+	closed  bool // the final item (our closing tag) is queued: accept nothing more
+	stopped bool // the goroutine has exited or is exiting
+	wake    chan struct{}
+	done    chan struct{} // closed when the goroutine exits
+	timeout time.Duration
+	onFail  func(error) // write error; called once, from the writer goroutine
+	left    []*stanza.Element
+}
+
+type item struct {
+	el      *stanza.Element
+	raw     []byte
+	final   bool          // append </stream:stream>, write, then stop
+	barrier chan struct{} // closed once everything queued before it is written
+}
+
+var errWriterStopped = errors.New("c2s: connection closed")
+
+func newWriter(conn net.Conn, max int, timeout time.Duration, onFail func(error)) *writer {
+	w := &writer{
+		conn:    conn,
+		max:     max,
+		wake:    make(chan struct{}, 1),
+		done:    make(chan struct{}),
+		timeout: timeout,
+		onFail:  onFail,
+	}
+	go w.run()
+	return w
+}
+
+func (w *writer) signal() {
+	select {
+	case w.wake <- struct{}{}:
+	default:
+	}
+}
+
+// send queues a stanza. It returns false, queuing nothing, once the stream
+// is closing or when max stanzas are already waiting (full is then true).
+func (w *writer) send(el *stanza.Element) (ok, full bool) {
+	w.mu.Lock()
+	if w.closed || w.stopped {
+		w.mu.Unlock()
+		return false, false
+	}
+	if w.pending >= w.max {
+		w.mu.Unlock()
+		return false, true
+	}
+	w.queue = append(w.queue, item{el: el})
+	w.pending++
+	w.mu.Unlock()
+	w.signal()
+	return true, false
+}
+
+// sendRaw queues bytes that are already serialised (a stream header).
+func (w *writer) sendRaw(b []byte) bool {
+	w.mu.Lock()
+	defer w.signal()
+	defer w.mu.Unlock()
+	if w.closed || w.stopped {
+		return false
+	}
+	w.queue = append(w.queue, item{raw: b})
+	return true
+}
+
+// close queues the end of our stream: an optional last element (a stream
+// error) and the closing tag. After it nothing more is written (seed 3.5-3).
+// It reports whether this call closed the stream.
+func (w *writer) close(last *stanza.Element) bool {
+	w.mu.Lock()
+	defer w.signal()
+	defer w.mu.Unlock()
+	if w.closed || w.stopped {
+		return false
+	}
+	w.closed = true
+	if last != nil {
+		w.queue = append(w.queue, item{el: last})
+	}
+	w.queue = append(w.queue, item{final: true})
+	return true
+}
+
+// isClosed reports whether our closing tag is queued or written.
+func (w *writer) isClosed() bool {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.closed || w.stopped
+}
+
+// sync waits until everything queued so far has been written.
+func (w *writer) sync(timeout time.Duration) error {
+	ch := make(chan struct{})
+	w.mu.Lock()
+	if w.stopped {
+		w.mu.Unlock()
+		return errWriterStopped
+	}
+	w.queue = append(w.queue, item{barrier: ch})
+	w.mu.Unlock()
+	w.signal()
+	t := time.NewTimer(timeout)
+	defer t.Stop()
+	select {
+	case <-ch:
+		return nil
+	case <-w.done:
+		return errWriterStopped
+	case <-t.C:
+		return errors.New("c2s: write timed out")
+	}
+}
+
+// setConn switches the transport (after STARTTLS). The queue must be empty.
+func (w *writer) setConn(c net.Conn) {
+	w.mu.Lock()
+	w.conn = c
+	w.mu.Unlock()
+}
+
+// stop makes the goroutine exit without writing what is left, and returns
+// the stanzas that were never written.
+func (w *writer) stop() []*stanza.Element {
+	w.mu.Lock()
+	w.stopped = true
+	w.mu.Unlock()
+	w.signal()
+	<-w.done
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	left := w.left
+	for _, it := range w.queue {
+		if it.el != nil && stanza.IsStanza(it.el) {
+			left = append(left, it.el)
+		}
+	}
+	w.queue, w.left = nil, nil
+	return left
+}
+
+func (w *writer) run() {
+	defer close(w.done)
+	var buf []byte
+	for range w.wake {
+		w.mu.Lock()
+		if w.stopped {
+			w.mu.Unlock()
+			return
+		}
+		batch := w.queue
+		w.queue = nil
+		w.pending = 0
+		conn := w.conn
+		w.mu.Unlock()
+
+		final := false
+		var barriers []chan struct{}
+		buf = buf[:0]
+		for _, it := range batch {
+			switch {
+			case it.final:
+				buf = append(buf, xmlstream.Close...)
+				final = true
+			case it.barrier != nil:
+				barriers = append(barriers, it.barrier)
+			case it.raw != nil:
+				buf = append(buf, it.raw...)
+			default:
+				buf = it.el.AppendXML(buf, stanza.NSClient)
+			}
+		}
+		if len(buf) > 0 {
+			conn.SetWriteDeadline(time.Now().Add(w.timeout))
+			if _, err := conn.Write(buf); err != nil {
+				w.mu.Lock()
+				w.stopped = true
+				for _, it := range batch {
+					if it.el != nil && stanza.IsStanza(it.el) {
+						w.left = append(w.left, it.el)
+					}
+				}
+				w.mu.Unlock()
+				w.onFail(err)
+				return
+			}
+		}
+		for _, b := range barriers {
+			close(b)
+		}
+		if final {
+			w.mu.Lock()
+			w.stopped = true
+			w.mu.Unlock()
+			return
+		}
+		// Do not keep a large buffer for an idle connection.
+		if cap(buf) > 64<<10 {
+			buf = nil
+		}
+	}
+}

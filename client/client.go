@@ -1,0 +1,571 @@
+// Package client is Starling's XMPP client: it opens a client-to-server
+// stream (RFC 6120), negotiates STARTTLS or direct TLS with certificate
+// verification, authenticates with the strongest SASL mechanism both sides
+// support, binds a resource, and then sends and receives stanzas.
+//
+// Starling's own tests drive the server through it.
+package client
+
+import (
+	"context"
+	"crypto/tls"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/starling-xmpp/starling/jid"
+	"github.com/starling-xmpp/starling/sasl"
+	"github.com/starling-xmpp/starling/stanza"
+	"github.com/starling-xmpp/starling/xmlstream"
+)
+
+func encode(b []byte) string {
+	if len(b) == 0 {
+		return "="
+	}
+	return base64.StdEncoding.EncodeToString(b)
+}
+
+func decode(s string) ([]byte, error) {
+	s = strings.TrimSpace(s)
+	if s == "" || s == "=" {
+		return nil, nil
+	}
+	return base64.StdEncoding.DecodeString(s)
+}
+
+// Config says where and how to log in.
+type Config struct {
+	// JID is the account; a full JID asks for that resource, a bare one
+	// lets the server generate it (seed 7-2).
+	JID      jid.JID
+	Password string
+	// Addr is the host:port to connect to; empty means the JID's domain
+	// on port 5222.
+	Addr string
+	// TLS configures certificate verification; nil verifies against the
+	// system roots for the JID's domain. Verification is never skipped
+	// unless this config says so.
+	TLS *tls.Config
+	// DirectTLS starts TLS before the stream (XEP-0368) instead of
+	// STARTTLS.
+	DirectTLS bool
+	// Plaintext skips TLS entirely: only for servers on loopback that
+	// allow it.
+	Plaintext bool
+	// AllowPLAIN permits SASL PLAIN without TLS (with TLS it is always
+	// allowed as a last resort).
+	AllowPLAIN bool
+	// Mechanism forces a SASL mechanism; empty picks the strongest offered.
+	Mechanism string
+	// ChannelBinding forces the channel-binding type of -PLUS mechanisms
+	// ("tls-exporter" or "tls-server-end-point"); empty picks the best.
+	ChannelBinding string
+	// Lang is the stream's xml:lang (seed 3.3.1-3); empty omits it.
+	Lang string
+	// Timeout bounds the whole negotiation; zero means 30 seconds.
+	Timeout time.Duration
+	// Limits bound what the server may send.
+	Limits xmlstream.Limits
+}
+
+// AuthError is a SASL failure reported by the server.
+type AuthError struct {
+	Condition string
+	Text      string
+}
+
+func (e *AuthError) Error() string {
+	if e.Text != "" {
+		return "authentication failed: " + e.Condition + ": " + e.Text
+	}
+	return "authentication failed: " + e.Condition
+}
+
+// Session is a negotiated stream with a bound resource.
+type Session struct {
+	cfg      Config
+	raw      net.Conn
+	conn     net.Conn
+	dec      *xmlstream.Decoder
+	jid      jid.JID
+	features *stanza.Element
+	mech     string
+	tls      *tls.ConnectionState
+
+	wmu    sync.Mutex
+	closed bool // our closing tag is sent
+
+	in      chan event
+	errMu   sync.Mutex
+	readErr error
+	done    chan struct{} // reader goroutine exited
+}
+
+// event is what the reader goroutine hands to Next: an element, or the
+// server's closing tag (err == xmlstream.ErrStreamEnd).
+type event struct {
+	el  *stanza.Element
+	err error
+}
+
+// Dial connects and negotiates a session.
+func Dial(ctx context.Context, cfg Config) (*Session, error) {
+	addr := cfg.Addr
+	if addr == "" {
+		addr = net.JoinHostPort(cfg.JID.Domain(), "5222")
+	}
+	var d net.Dialer
+	conn, err := d.DialContext(ctx, "tcp", addr)
+	if err != nil {
+		return nil, err
+	}
+	s, err := NewSession(ctx, conn, cfg)
+	if err != nil {
+		conn.Close()
+		return nil, err
+	}
+	return s, nil
+}
+
+// NewSession negotiates a session over an established connection.
+func NewSession(ctx context.Context, conn net.Conn, cfg Config) (*Session, error) {
+	if cfg.Timeout == 0 {
+		cfg.Timeout = 30 * time.Second
+	}
+	s := &Session{cfg: cfg, raw: conn, conn: conn}
+	deadline := time.Now().Add(cfg.Timeout)
+	if d, ok := ctx.Deadline(); ok && d.Before(deadline) {
+		deadline = d
+	}
+	conn.SetDeadline(deadline)
+	if cfg.DirectTLS {
+		if err := s.startTLS(ctx); err != nil {
+			return nil, err
+		}
+	}
+	s.dec = xmlstream.NewDecoder(s.conn, cfg.Limits)
+	if err := s.negotiate(ctx); err != nil {
+		return nil, err
+	}
+	conn.SetDeadline(time.Time{})
+	s.in = make(chan event, 64)
+	s.done = make(chan struct{})
+	go s.readLoop()
+	return s, nil
+}
+
+func (s *Session) startTLS(ctx context.Context) error {
+	cfg := s.cfg.TLS
+	if cfg == nil {
+		cfg = &tls.Config{}
+	}
+	cfg = cfg.Clone()
+	if cfg.ServerName == "" {
+		cfg.ServerName = s.cfg.JID.Domain()
+	}
+	if s.cfg.DirectTLS && len(cfg.NextProtos) == 0 {
+		cfg.NextProtos = []string{"xmpp-client"}
+	}
+	tc := tls.Client(s.raw, cfg)
+	if err := tc.HandshakeContext(ctx); err != nil {
+		return fmt.Errorf("client: TLS: %w", err)
+	}
+	cs := tc.ConnectionState()
+	s.conn, s.tls = tc, &cs
+	return nil
+}
+
+// openStream sends our stream header (seed 3.3.1) and reads the server's
+// header and features.
+func (s *Session) openStream() error {
+	attrs := []stanza.Attr{
+		{Name: stanza.Name{Local: "to"}, Value: s.cfg.JID.Domain()},
+		{Name: stanza.Name{Local: "version"}, Value: "1.0"},
+	}
+	if s.tls != nil {
+		// Seed 3.3.1-1; RFC 6120 §4.7.1: only once the stream is
+		// protected, so the account name is not sent in the clear.
+		attrs = append(attrs, stanza.Attr{Name: stanza.Name{Local: "from"}, Value: s.cfg.JID.Bare().String()})
+	}
+	if s.cfg.Lang != "" {
+		attrs = append(attrs, stanza.Attr{Name: stanza.Name{Space: stanza.NSXML, Local: "lang"}, Value: s.cfg.Lang})
+	}
+	if err := s.write(xmlstream.AppendOpen(nil, true, stanza.NSClient, attrs)); err != nil {
+		return err
+	}
+	h, err := s.dec.ReadHeader()
+	if err != nil {
+		return err
+	}
+	if h.Name != (stanza.Name{Space: stanza.NSStream, Local: "stream"}) || h.DefaultNS != stanza.NSClient {
+		return errors.New("client: the server's stream header is not an XMPP client stream")
+	}
+	if h.Attr("version") != "1.0" {
+		return fmt.Errorf("client: the server speaks stream version %q, not 1.0", h.Attr("version"))
+	}
+	el, err := s.next()
+	if err != nil {
+		return err
+	}
+	if el.Name != (stanza.Name{Space: stanza.NSStream, Local: "features"}) {
+		return fmt.Errorf("client: expected stream features, got <%s>", el.Name.Local)
+	}
+	s.features = el
+	return nil
+}
+
+// next reads one element during negotiation, turning a stream error into a
+// Go error.
+func (s *Session) next() (*stanza.Element, error) {
+	el, err := s.dec.Next()
+	if err != nil {
+		return nil, err
+	}
+	if el.Name == (stanza.Name{Space: stanza.NSStream, Local: "error"}) {
+		return nil, stanza.ParseStreamError(el)
+	}
+	return el, nil
+}
+
+func (s *Session) negotiate(ctx context.Context) error {
+	if err := s.openStream(); err != nil {
+		return err
+	}
+	// STARTTLS (seed §4).
+	if st := s.features.Child(stanza.NSTLS, "starttls"); st != nil && s.tls == nil && !s.cfg.Plaintext {
+		if err := s.send(stanza.New(stanza.NSTLS, "starttls")); err != nil {
+			return err
+		}
+		el, err := s.next()
+		if err != nil {
+			return err
+		}
+		if el.Name != (stanza.Name{Space: stanza.NSTLS, Local: "proceed"}) {
+			return errors.New("client: the server refused STARTTLS")
+		}
+		if err := s.startTLS(ctx); err != nil {
+			return err
+		}
+		s.dec.Reset(s.conn)
+		if err := s.openStream(); err != nil {
+			return err
+		}
+	} else if s.tls == nil && !s.cfg.Plaintext {
+		return errors.New("client: the server does not offer STARTTLS; refusing to log in without TLS")
+	}
+	if err := s.authenticate(); err != nil {
+		return err
+	}
+	s.dec.Restart()
+	if err := s.openStream(); err != nil {
+		return err
+	}
+	return s.bindResource()
+}
+
+func (s *Session) authenticate() error {
+	mechs := s.features.Child(stanza.NSSASL, "mechanisms")
+	if mechs == nil {
+		return errors.New("client: the server offers no SASL mechanisms")
+	}
+	var offered []string
+	for m := range mechs.Elements() {
+		if m.Name.Local == "mechanism" {
+			offered = append(offered, strings.TrimSpace(m.Text()))
+		}
+	}
+	cb := map[string][]byte{}
+	if s.tls != nil {
+		if d, err := sasl.TLSExporter(s.tls); err == nil {
+			cb[sasl.CBTLSExporter] = d
+		}
+		if len(s.tls.PeerCertificates) > 0 {
+			if d, err := sasl.TLSServerEndPoint(s.tls.PeerCertificates[0]); err == nil {
+				cb[sasl.CBTLSServerEndPoint] = d
+			}
+		}
+	}
+	// XEP-0440: use only binding types the server says it supports.
+	if l := s.features.Child(stanza.NSSASLCB, "sasl-channel-binding"); l != nil {
+		for t := range cb {
+			ok := false
+			for c := range l.Elements() {
+				ok = ok || c.Attr("type") == t
+			}
+			if !ok {
+				delete(cb, t)
+			}
+		}
+	}
+	if t := s.cfg.ChannelBinding; t != "" {
+		for k := range cb {
+			if k != t {
+				delete(cb, k)
+			}
+		}
+	}
+	var cbTypes []string
+	for t := range cb {
+		cbTypes = append(cbTypes, t)
+	}
+	mech := s.cfg.Mechanism
+	if mech == "" {
+		var ok bool
+		mech, ok = sasl.Choose(offered, cbTypes, s.tls != nil || s.cfg.AllowPLAIN)
+		if !ok {
+			return fmt.Errorf("client: no usable SASL mechanism among %v", offered)
+		}
+	} else if !slices.Contains(offered, mech) {
+		return fmt.Errorf("client: the server does not offer %s", mech)
+	}
+	plus := slices.ContainsFunc(offered, sasl.IsPlus)
+	sc, err := sasl.NewClient(mech, sasl.ClientConfig{
+		Username:           s.cfg.JID.Local(),
+		Password:           s.cfg.Password,
+		Host:               s.cfg.JID.Domain(),
+		ChannelBindings:    cb,
+		ServerSupportsPlus: plus,
+	})
+	if err != nil {
+		return err
+	}
+	resp, err := sc.Step(nil)
+	if err != nil {
+		return err
+	}
+	auth := stanza.New(stanza.NSSASL, "auth").SetAttr("mechanism", mech)
+	if resp != nil {
+		auth.AppendText(encode(resp))
+	}
+	if err := s.send(auth); err != nil {
+		return err
+	}
+	for {
+		el, err := s.next()
+		if err != nil {
+			return err
+		}
+		if el.Name.Space != stanza.NSSASL {
+			return fmt.Errorf("client: unexpected <%s> during SASL", el.Name.Local)
+		}
+		data, derr := decode(el.Text())
+		switch el.Name.Local {
+		case "challenge":
+			if derr != nil {
+				return errors.New("client: bad base64 in challenge")
+			}
+			resp, err := sc.Step(data)
+			if err != nil {
+				s.send(stanza.New(stanza.NSSASL, "abort"))
+				return err
+			}
+			if err := s.send(stanza.New(stanza.NSSASL, "response").AppendText(encode(resp))); err != nil {
+				return err
+			}
+		case "success":
+			if derr != nil {
+				return errors.New("client: bad base64 in success")
+			}
+			if err := sc.Verify(data); err != nil {
+				return fmt.Errorf("client: the server's success could not be verified: %w", err)
+			}
+			s.mech = mech
+			return nil
+		case "failure":
+			ae := &AuthError{Condition: "not-authorized"}
+			for c := range el.Elements() {
+				if c.Name.Local == "text" {
+					ae.Text = c.Text()
+				} else {
+					ae.Condition = c.Name.Local
+				}
+			}
+			return ae
+		default:
+			return fmt.Errorf("client: unexpected <%s> during SASL", el.Name.Local)
+		}
+	}
+}
+
+func (s *Session) bindResource() error {
+	if s.features.Child(stanza.NSBind, "bind") == nil {
+		return errors.New("client: the server does not offer resource binding")
+	}
+	bind := stanza.New(stanza.NSBind, "bind")
+	if r := s.cfg.JID.Resource(); r != "" {
+		bind.Append(stanza.New(stanza.NSBind, "resource").AppendText(r))
+	}
+	iq := stanza.New("", "iq").SetAttr("type", "set").SetAttr("id", "bind-1").Append(bind)
+	if err := s.send(iq); err != nil {
+		return err
+	}
+	el, err := s.next()
+	if err != nil {
+		return err
+	}
+	if el.Name.Local != "iq" || el.Attr("id") != "bind-1" {
+		return fmt.Errorf("client: unexpected %s while binding", el)
+	}
+	if e := stanza.ParseError(el); e != nil && el.Attr("type") == "error" {
+		return e
+	}
+	b := el.Child(stanza.NSBind, "bind")
+	if b == nil {
+		return errors.New("client: bind result without a JID")
+	}
+	j, err := jid.Parse(strings.TrimSpace(b.ChildText(stanza.NSBind, "jid")))
+	if err != nil || j.Bare() != s.cfg.JID.Bare() || !j.IsFull() {
+		return fmt.Errorf("client: the server bound an unexpected JID %q", b.ChildText(stanza.NSBind, "jid"))
+	}
+	s.jid = j
+	return nil
+}
+
+func (s *Session) write(b []byte) error {
+	s.wmu.Lock()
+	defer s.wmu.Unlock()
+	if s.closed {
+		return ErrClosed
+	}
+	_, err := s.conn.Write(b)
+	return err
+}
+
+func (s *Session) send(el *stanza.Element) error {
+	return s.write(el.AppendXML(nil, stanza.NSClient))
+}
+
+// ErrClosed is returned for writes after Close.
+var ErrClosed = errors.New("client: stream closed")
+
+// JID returns the bound full JID.
+func (s *Session) JID() jid.JID { return s.jid }
+
+// Features returns the stream features the server sent last.
+func (s *Session) Features() *stanza.Element { return s.features }
+
+// Mechanism returns the SASL mechanism used.
+func (s *Session) Mechanism() string { return s.mech }
+
+// TLS returns the TLS connection state, or nil without TLS.
+func (s *Session) TLS() *tls.ConnectionState { return s.tls }
+
+// Send writes a stanza.
+func (s *Session) Send(el *stanza.Element) error { return s.send(el) }
+
+// SendRaw writes bytes as they are (for testing how a server handles bad
+// input).
+func (s *Session) SendRaw(b []byte) error { return s.write(b) }
+
+func (s *Session) readLoop() {
+	defer close(s.done)
+	defer close(s.in)
+	for {
+		el, err := s.dec.Next()
+		if errors.Is(err, xmlstream.ErrStreamEnd) {
+			// The server closed its stream: answer with ours (seed
+			// 3.5-1) and wait for it to end the connection (3.5-4).
+			s.in <- event{err: err}
+			s.wmu.Lock()
+			if !s.closed {
+				s.closed = true
+				s.conn.SetWriteDeadline(time.Now().Add(5 * time.Second))
+				s.conn.Write([]byte(xmlstream.Close))
+			}
+			s.wmu.Unlock()
+			s.raw.SetReadDeadline(time.Now().Add(30 * time.Second))
+			_, err = io.Copy(io.Discard, s.conn)
+			if err == nil {
+				err = io.EOF
+			}
+		}
+		if err != nil {
+			s.errMu.Lock()
+			s.readErr = err
+			s.errMu.Unlock()
+			return
+		}
+		s.in <- event{el: el}
+	}
+}
+
+// Next returns the next element the server sends (stanzas, and also a
+// <stream:error/>). When the server closes its stream Next returns
+// xmlstream.ErrStreamEnd once, and then, when the connection has ended, the
+// transport's error (io.EOF after a clean close).
+func (s *Session) Next(ctx context.Context) (*stanza.Element, error) {
+	select {
+	case ev, ok := <-s.in:
+		if ok {
+			return ev.el, ev.err
+		}
+		s.errMu.Lock()
+		defer s.errMu.Unlock()
+		return nil, s.readErr
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+}
+
+// Recv returns the next stanza; a stream error from the server is returned
+// as a *stanza.StreamError.
+func (s *Session) Recv(ctx context.Context) (*stanza.Element, error) {
+	el, err := s.Next(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if el.Name == (stanza.Name{Space: stanza.NSStream, Local: "error"}) {
+		return nil, stanza.ParseStreamError(el)
+	}
+	return el, nil
+}
+
+// Close closes the stream (seed 3.5): it sends the closing tag, waits up to
+// timeout for the server's, then closes the connection.
+func (s *Session) Close() error { return s.CloseTimeout(5 * time.Second) }
+
+// CloseTimeout is Close with a custom wait for the server's closing tag.
+func (s *Session) CloseTimeout(timeout time.Duration) error {
+	s.wmu.Lock()
+	var err error
+	if !s.closed {
+		s.closed = true
+		s.conn.SetWriteDeadline(time.Now().Add(timeout))
+		_, err = s.conn.Write([]byte(xmlstream.Close))
+	}
+	s.wmu.Unlock()
+	t := time.NewTimer(timeout)
+	defer t.Stop()
+	// Drain until the server's closing tag (or the end of the connection).
+wait:
+	for {
+		select {
+		case _, ok := <-s.in:
+			if !ok {
+				break wait
+			}
+		case <-t.C:
+			break wait
+		}
+	}
+	s.raw.Close()
+	<-s.done
+	return err
+}
+
+// Abort drops the connection without closing the stream, as a crashed
+// client would.
+func (s *Session) Abort() {
+	s.wmu.Lock()
+	s.closed = true
+	s.wmu.Unlock()
+	s.raw.Close()
+	<-s.done
+}

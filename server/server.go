@@ -1,0 +1,215 @@
+// Package server assembles a Starling server from its configuration: the
+// store, the certificates, the router and the client listeners, started in
+// that order and stopped in reverse. It is a library first: cmd/starling
+// and the tests start servers the same way, several per process if needed.
+package server
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"os"
+	"sync"
+
+	"github.com/starling-xmpp/starling/account"
+	"github.com/starling-xmpp/starling/c2s"
+	"github.com/starling-xmpp/starling/config"
+	"github.com/starling-xmpp/starling/router"
+	"github.com/starling-xmpp/starling/sasl"
+	"github.com/starling-xmpp/starling/storage/memory"
+	"github.com/starling-xmpp/starling/storage/sqlstore"
+	"github.com/starling-xmpp/starling/tlsconf"
+)
+
+// Store is everything the server needs from its database.
+type Store interface {
+	account.Store
+	Credentials(ctx context.Context, host, user string) (sasl.Credentials, error)
+	AccountExists(ctx context.Context, host, user string) (bool, error)
+	Secret(ctx context.Context, name string, size int) ([]byte, error)
+	Close() error
+}
+
+// OpenStore opens the configured store, creating the data directory.
+func OpenStore(ctx context.Context, cfg *config.Config) (Store, error) {
+	switch cfg.Storage.Driver {
+	case "memory":
+		return memory.New(), nil
+	case "sqlite":
+		if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
+			return nil, fmt.Errorf("data directory: %w", err)
+		}
+		return sqlstore.OpenSQLite(ctx, cfg.StoragePath())
+	}
+	return nil, fmt.Errorf("unknown storage driver %q", cfg.Storage.Driver)
+}
+
+// Accounts returns the account manager for cfg over store.
+func Accounts(cfg *config.Config, store account.Store) *account.Manager {
+	return &account.Manager{
+		Store:      store,
+		Profile:    cfg.Profile(),
+		Hosts:      cfg.Hosts,
+		Iterations: cfg.SASL.ScramIterations,
+		DigestMD5:  cfg.SASL.DigestMD5,
+	}
+}
+
+// NewLogger builds the structured log the configuration asks for.
+func NewLogger(cfg config.Log, w io.Writer) *slog.Logger {
+	level := slog.LevelInfo
+	level.UnmarshalText([]byte(cfg.Level))
+	opts := &slog.HandlerOptions{Level: level}
+	if cfg.Format == "json" {
+		return slog.New(slog.NewJSONHandler(w, opts))
+	}
+	return slog.New(slog.NewTextHandler(w, opts))
+}
+
+// Server is a running (or ready to run) Starling.
+type Server struct {
+	cfg    *config.Config
+	log    *slog.Logger
+	store  Store
+	certs  *tlsconf.Certs
+	router *router.Router
+	c2s    *c2s.Server
+
+	mu        sync.Mutex
+	listeners map[string][]net.Listener
+	wg        sync.WaitGroup
+}
+
+// New prepares a server: it opens the store and loads (or generates) the
+// certificates, but listens on nothing until Start.
+func New(ctx context.Context, cfg *config.Config, log *slog.Logger) (*Server, error) {
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	store, err := OpenStore(ctx, cfg)
+	if err != nil {
+		return nil, err
+	}
+	certs, err := tlsconf.LoadCerts(cfg.TLS, cfg.Hosts, cfg.DataDir)
+	if err != nil {
+		store.Close()
+		return nil, err
+	}
+	if certs.SelfSigned {
+		log.Warn("using a self-signed certificate; clients will ask to trust it (set tls.certificates for a real one)", "files", certs.Files)
+	}
+	secret, err := store.Secret(ctx, "sasl-fake-credentials", 32)
+	if err != nil {
+		store.Close()
+		return nil, err
+	}
+	r := router.New(router.Config{
+		Hosts:                 cfg.Hosts,
+		Accounts:              store,
+		Logger:                log.With("component", "router"),
+		MaxSessionsPerAccount: cfg.C2S.MaxSessionsPerAccount,
+	})
+	s := &Server{
+		cfg:       cfg,
+		log:       log,
+		store:     store,
+		certs:     certs,
+		router:    r,
+		listeners: map[string][]net.Listener{},
+	}
+	s.c2s = c2s.NewServer(c2s.Options{
+		Config:      cfg,
+		Router:      r,
+		Credentials: store,
+		Certs:       certs,
+		Secret:      secret,
+		Logger:      log.With("component", "c2s"),
+	})
+	return s, nil
+}
+
+// Listener kinds.
+const (
+	C2S          = "c2s"
+	C2SDirectTLS = "c2s_direct_tls"
+)
+
+// Start opens the listeners and serves them in the background. If one
+// address cannot be bound, nothing is left listening.
+func (s *Server) Start() error {
+	type spec struct {
+		kind  string
+		addrs []string
+	}
+	var opened []net.Listener
+	for _, sp := range []spec{{C2S, s.cfg.C2S.Listen}, {C2SDirectTLS, s.cfg.C2S.DirectTLS}} {
+		for _, a := range sp.addrs {
+			ln, err := net.Listen("tcp", a)
+			if err != nil {
+				for _, l := range opened {
+					l.Close()
+				}
+				return fmt.Errorf("listen %s (%s): %w", a, sp.kind, err)
+			}
+			opened = append(opened, ln)
+			s.mu.Lock()
+			s.listeners[sp.kind] = append(s.listeners[sp.kind], ln)
+			s.mu.Unlock()
+		}
+	}
+	for kind, lns := range s.listeners {
+		for _, ln := range lns {
+			s.log.Info("listening", "kind", kind, "addr", ln.Addr().String())
+			s.wg.Add(1)
+			go func() {
+				defer s.wg.Done()
+				err := s.c2s.Serve(ln, kind == C2SDirectTLS)
+				if err != nil && !errors.Is(err, c2s.ErrServerClosed) {
+					s.log.Error("listener failed", "addr", ln.Addr().String(), "err", err)
+				}
+			}()
+		}
+	}
+	s.log.Info("serving", "hosts", s.cfg.Hosts)
+	return nil
+}
+
+// Addrs returns the bound addresses of one kind of listener (C2S or
+// C2SDirectTLS), useful when the configuration asked for port 0.
+func (s *Server) Addrs(kind string) []net.Addr {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var out []net.Addr
+	for _, ln := range s.listeners[kind] {
+		out = append(out, ln.Addr())
+	}
+	return out
+}
+
+// Router returns the router, for tests and in-process extensions.
+func (s *Server) Router() *router.Router { return s.router }
+
+// Accounts returns the account manager over this server's store.
+func (s *Server) Accounts() *account.Manager { return Accounts(s.cfg, s.store) }
+
+// Connections returns the number of open client connections.
+func (s *Server) Connections() int { return s.c2s.Connections() }
+
+// Certificates returns the certificates the server presents.
+func (s *Server) Certificates() *tlsconf.Certs { return s.certs }
+
+// Shutdown closes every stream with system-shutdown, waits for the
+// connections to end (or for ctx), then closes the store.
+func (s *Server) Shutdown(ctx context.Context) error {
+	s.log.Info("shutting down")
+	err := s.c2s.Shutdown(ctx)
+	s.wg.Wait()
+	if cerr := s.store.Close(); cerr != nil && err == nil {
+		err = cerr
+	}
+	s.log.Info("stopped")
+	return err
+}
