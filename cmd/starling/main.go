@@ -1,0 +1,70 @@
+// Command starling is the Starling XMPP server and its administration tool.
+//
+//	starling serve [-c starling.yaml]        run the server
+//	starling user add|del|passwd|list ...     manage accounts
+//	starling config check [-c starling.yaml]  validate a configuration file
+//	starling version                          print the version
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+)
+
+func main() {
+	os.Exit(run(context.Background(), os.Args[1:], os.Stdin, os.Stdout, os.Stderr))
+}
+
+// errUsage marks a command-line mistake (exit status 2).
+var errUsage = errors.New("usage")
+
+const usage = `Starling, an XMPP server.
+
+Usage:
+  starling serve [-c FILE]                 run the server (no -c: host localhost,
+                                           ports 5222 and 5223, data in ./starling-data)
+  starling user add [-c FILE] USER@HOST    create an account (password from a prompt or stdin)
+  starling user passwd [-c FILE] USER@HOST change a password
+  starling user del [-c FILE] USER@HOST    delete an account
+  starling user list [-c FILE] [HOST]      list accounts
+  starling config check [-c FILE]          check a configuration file
+  starling version                         print the version
+
+A commented example of every option is in starling.example.yaml.
+`
+
+// run is main without the process: testable.
+func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
+	if len(args) == 0 {
+		fmt.Fprint(stderr, usage)
+		return 2
+	}
+	var err error
+	switch args[0] {
+	case "serve":
+		err = cmdServe(ctx, args[1:], stderr)
+	case "user":
+		err = cmdUser(ctx, args[1:], stdin, stdout, stderr)
+	case "config":
+		err = cmdConfig(args[1:], stdout)
+	case "version", "-version", "--version":
+		fmt.Fprintln(stdout, "starling", version())
+	case "help", "-h", "-help", "--help":
+		fmt.Fprint(stdout, usage)
+	default:
+		err = fmt.Errorf("%w: unknown command %q", errUsage, args[0])
+	}
+	switch {
+	case err == nil:
+		return 0
+	case errors.Is(err, errUsage):
+		fmt.Fprintf(stderr, "starling: %v\n\n%s", err, usage)
+		return 2
+	default:
+		fmt.Fprintf(stderr, "starling: %v\n", err)
+		return 1
+	}
+}
