@@ -45,6 +45,7 @@ type conn struct {
 	auth          sasl.Server
 	authMech      string
 	failures      int
+	cbUnavailable bool // a -PLUS attempt asked for a binding type we lack
 
 	// Shared with other goroutines.
 	mu       sync.Mutex

@@ -79,6 +79,8 @@ func (c *conn) saslAuth(el *stanza.Element) (bool, *stanza.StreamError) {
 		ChannelBindings: c.cb,
 		Secret:          c.srv.opt.Secret,
 		Iterations:      c.srv.cfg.SASL.ScramIterations,
+		// See config.SASL.StrictChannelBinding.
+		AfterUnavailableBinding: c.cbUnavailable && !c.srv.cfg.SASL.StrictChannelBinding,
 	})
 	if err != nil {
 		return c.saslFail(sasl.InvalidMechanism, "mechanism not supported")
@@ -113,6 +115,15 @@ func (c *conn) saslStep(in []byte) (bool, *stanza.StreamError) {
 		c.auth = nil
 		var f *sasl.Failure
 		if errors.As(err, &f) {
+			if errors.Is(f, sasl.ErrChannelBindingType) {
+				// No credentials were tried: not a failed login. Such
+				// clients (slixmpp asks for tls-unique on TLS 1.3) then
+				// fall back to bare SCRAM.
+				c.cbUnavailable = true
+				c.send(saslFailure(f.Condition, f.Text))
+				c.log.Info("channel binding type not available", "mechanism", c.authMech)
+				return false, nil
+			}
 			return c.saslFail(f.Condition, f.Text)
 		}
 		c.log.Error("authentication failed internally", "err", err)

@@ -12,7 +12,7 @@ import (
 )
 
 // cbTypes are the channel-binding types offered, preferred first.
-var cbTypes = []string{"tls-exporter", "tls-server-end-point"}
+var cbTypes = []string{sasl.CBTLSExporter, sasl.CBTLSServerEndPoint, sasl.CBTLSUnique}
 
 // handleTLS answers <starttls/> (seed §4, RFC 6120 §5.4).
 func (c *conn) handleTLS(el *stanza.Element) (restart bool, err *stanza.StreamError) {
@@ -84,12 +84,16 @@ func (c *conn) startTLS(raw net.Conn, early []byte) bool {
 	c.secure = true
 	c.cb = map[string][]byte{}
 	if data, err := sasl.TLSExporter(&cs); err == nil {
-		c.cb["tls-exporter"] = data
+		c.cb[sasl.CBTLSExporter] = data
 	}
 	if leaf != nil {
 		if data, err := sasl.TLSServerEndPoint(leaf); err == nil {
-			c.cb["tls-server-end-point"] = data
+			c.cb[sasl.CBTLSServerEndPoint] = data
 		}
+	}
+	if cs.Version == tls.VersionTLS12 && len(cs.TLSUnique) > 0 {
+		// Defined for TLS 1.2 only (RFC 5929 §3, RFC 9266 §1).
+		c.cb[sasl.CBTLSUnique] = cs.TLSUnique
 	}
 	c.w.setConn(tc)
 	c.dec.Reset(tc)

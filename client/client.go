@@ -291,6 +291,9 @@ func (s *Session) authenticate() error {
 				cb[sasl.CBTLSServerEndPoint] = d
 			}
 		}
+		if s.tls.Version == tls.VersionTLS12 && len(s.tls.TLSUnique) > 0 {
+			cb[sasl.CBTLSUnique] = s.tls.TLSUnique
+		}
 	}
 	// XEP-0440: use only binding types the server says it supports.
 	if l := s.features.Child(stanza.NSSASLCB, "sasl-channel-binding"); l != nil {

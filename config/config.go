@@ -125,6 +125,12 @@ type SASL struct {
 	// MaxFailures is the number of failed attempts after which the stream
 	// is closed with policy-violation.
 	MaxFailures int `yaml:"max_failures"`
+	// StrictChannelBinding applies RFC 5802's downgrade check without
+	// exception. By default a client that tried a -PLUS mechanism with a
+	// channel-binding type this connection cannot provide (slixmpp asks
+	// for tls-unique, which TLS 1.3 does not define) may then log in with
+	// plain SCRAM; clients that follow RFC 5802 are unaffected.
+	StrictChannelBinding bool `yaml:"strict_channel_binding"`
 }
 
 // XML bounds what a peer can send.

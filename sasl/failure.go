@@ -1,5 +1,7 @@
 package sasl
 
+import "errors"
+
 // The SASL failure conditions of RFC 6120 §6.5, all of them. The c2s code
 // sends the condition as the child element of <failure/>.
 const (
@@ -65,6 +67,11 @@ func (f *Failure) Is(target error) bool {
 	t, ok := target.(*Failure)
 	return ok && t != nil && t.Condition == f.Condition
 }
+
+// ErrChannelBindingType is the Err of the failure of a -PLUS exchange whose
+// channel-binding type this connection cannot provide. No credentials were
+// checked, so it is not a failed login attempt.
+var ErrChannelBindingType = errors.New("sasl: channel-binding type not available on this connection")
 
 func fail(cond, text string) *Failure {
 	return &Failure{Condition: cond, Text: text}

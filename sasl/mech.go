@@ -25,10 +25,15 @@ const (
 	// CBTLSServerEndPoint is RFC 5929 §4's binding: a hash of the server's
 	// certificate; see TLSServerEndPoint.
 	CBTLSServerEndPoint = "tls-server-end-point"
+	// CBTLSUnique is RFC 5929 §3's binding: the first Finished message of
+	// the TLS handshake. It is defined for TLS 1.2 only (with the extended
+	// master secret, RFC 7627); crypto/tls gives it as
+	// ConnectionState.TLSUnique.
+	CBTLSUnique = "tls-unique"
 )
 
 // cbPreference lists the binding types a client uses, best first.
-var cbPreference = []string{CBTLSExporter, CBTLSServerEndPoint}
+var cbPreference = []string{CBTLSExporter, CBTLSServerEndPoint, CBTLSUnique}
 
 // Mechanisms lists every implemented mechanism, strongest first: the -PLUS
 // variants, then plain SCRAM, then DIGEST-MD5, then PLAIN. The slice is a

@@ -54,7 +54,7 @@ func TestChoose(t *testing.T) {
 		{"all with exporter", all, []string{CBTLSExporter}, true, SCRAMSHA512Plus, true},
 		{"all with end-point", all, []string{CBTLSServerEndPoint}, false, SCRAMSHA512Plus, true},
 		{"all without binding", all, nil, true, SCRAMSHA512, true},
-		{"unknown binding type only", all, []string{"tls-unique"}, true, SCRAMSHA512, true},
+		{"unknown binding type only", all, []string{"x-custom"}, true, SCRAMSHA512, true},
 		{"typical server", []string{SCRAMSHA1Plus, SCRAMSHA1, SCRAMSHA256Plus, SCRAMSHA256, PLAIN}, []string{CBTLSExporter}, true, SCRAMSHA256Plus, true},
 		{"plus offered, no binding", []string{SCRAMSHA256Plus, SCRAMSHA1}, nil, true, SCRAMSHA1, true},
 		{"plain on TLS over obsolete digest", []string{PLAIN, DigestMD5}, nil, true, PLAIN, true},

@@ -113,12 +113,12 @@ func (s *scramServer) first(ctx context.Context, in []byte) ([]byte, *Failure) {
 		return nil, fail(NotAuthorized, "channel binding required by this mechanism")
 	case !s.h.plus && m.flag == "p":
 		return nil, fail(NotAuthorized, "channel binding not allowed with this mechanism")
-	case m.flag == "y" && hasBindings(s.cfg.ChannelBindings):
+	case m.flag == "y" && hasBindings(s.cfg.ChannelBindings) && !s.cfg.AfterUnavailableBinding:
 		return nil, fail(NotAuthorized, "channel binding downgrade detected")
 	case m.flag == "p":
 		data := s.cfg.ChannelBindings[m.cbType]
 		if len(data) == 0 || !isKnownCB(m.cbType) {
-			return nil, fail(NotAuthorized, "channel binding type not supported")
+			return nil, &Failure{Condition: NotAuthorized, Text: "channel binding type not supported", Err: ErrChannelBindingType}
 		}
 		cb = scram.ChannelBinding{Type: scram.ChannelBindingType(m.cbType), Data: data}
 	}

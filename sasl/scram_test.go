@@ -566,3 +566,45 @@ func TestSCRAMLookupErrors(t *testing.T) {
 		})
 	}
 }
+
+// tls-unique (RFC 5929 §3) works where the connection can provide it (TLS
+// 1.2); asking for a type the connection lacks fails with
+// ErrChannelBindingType, which callers do not count as a login attempt.
+func TestSCRAMTLSUnique(t *testing.T) {
+	unique := map[string][]byte{CBTLSUnique: []byte("finished-message")}
+	scfg := testServerConfig(t)
+	scfg.ChannelBindings = unique
+	if _, serr, cerr := roundTrip(t, SCRAMSHA256Plus, scfg, ClientConfig{Username: "juliet", Password: "r0m30myr0m30", ChannelBindings: unique, ServerSupportsPlus: true}); serr != nil || cerr != nil {
+		t.Fatalf("tls-unique: server %v, client %v", serr, cerr)
+	}
+	// The server has only tls-exporter (TLS 1.3); the client insists on
+	// tls-unique.
+	scfg.ChannelBindings = map[string][]byte{CBTLSExporter: []byte("exported")}
+	_, serr, _ := roundTrip(t, SCRAMSHA256Plus, scfg, ClientConfig{Username: "juliet", Password: "r0m30myr0m30", ChannelBindings: unique, ServerSupportsPlus: true})
+	f := wantFailure(t, serr, NotAuthorized)
+	if !errors.Is(f, ErrChannelBindingType) {
+		t.Errorf("failure %v does not wrap ErrChannelBindingType", f)
+	}
+}
+
+// A client that could bind but saw no -PLUS says "y"; the server that did
+// offer -PLUS refuses it as a downgrade, unless the client already failed
+// a -PLUS exchange for want of a common binding type on this connection.
+func TestSCRAMFlagYAfterUnavailableBinding(t *testing.T) {
+	exporter := map[string][]byte{CBTLSExporter: []byte("exported")}
+	scfg := testServerConfig(t)
+	scfg.ChannelBindings = exporter
+	ccfg := ClientConfig{Username: "juliet", Password: "r0m30myr0m30", ChannelBindings: map[string][]byte{CBTLSUnique: []byte("x")}, ServerSupportsPlus: false}
+	_, serr, _ := roundTrip(t, SCRAMSHA256, scfg, ccfg)
+	if f := wantFailure(t, serr, NotAuthorized); errors.Is(f, ErrChannelBindingType) {
+		t.Error("a downgrade is reported as an unavailable binding type")
+	}
+	scfg.AfterUnavailableBinding = true
+	if _, serr, cerr := roundTrip(t, SCRAMSHA256, scfg, ccfg); serr != nil || cerr != nil {
+		t.Fatalf("after an unavailable binding type: server %v, client %v", serr, cerr)
+	}
+	// The relaxation never admits a wrong password.
+	ccfg.Password = "wrong"
+	_, serr, _ = roundTrip(t, SCRAMSHA256, scfg, ccfg)
+	wantFailure(t, serr, NotAuthorized)
+}

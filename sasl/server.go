@@ -26,7 +26,7 @@ type ServerConfig struct {
 	Realm string
 
 	// ChannelBindings maps a channel-binding type (CBTLSExporter,
-	// CBTLSServerEndPoint) to its data for this connection; it is empty
+	// CBTLSServerEndPoint, CBTLSUnique) to its data for this connection; it is empty
 	// when the stream is not on TLS. The caller offers the -PLUS
 	// mechanisms exactly when it is not empty, so a client that says it
 	// could have bound the channel but saw no -PLUS mechanism is treated
@@ -41,6 +41,15 @@ type ServerConfig struct {
 	// is empty, a random secret is made once per process, and the fake
 	// salts change when the server restarts.
 	Secret []byte
+
+	// AfterUnavailableBinding relaxes the downgrade check: a client that
+	// already failed a -PLUS exchange on this connection because it asked
+	// for a channel-binding type the connection cannot provide (such as
+	// tls-unique on TLS 1.3, where it is undefined) may then use a bare
+	// SCRAM mechanism with the "y" flag. Such a client has seen the -PLUS
+	// offer, so "y" means "no binding type in common", not a stripped
+	// offer. Clients that follow RFC 5802 never need this.
+	AfterUnavailableBinding bool
 
 	// Iterations is the iteration count shown for unknown users; 0 means
 	// DefaultIterations. It should match what Derive is given, or the
