@@ -15,8 +15,14 @@ func (c *conn) handleStanza(el *stanza.Element) *stanza.StreamError {
 	if serr != nil || sender == nil {
 		return serr
 	}
-	// Seed 10.1-3: the 'from' is always the sending resource.
-	el.SetAttr("from", sender.JID.String())
+	// Seed 10.1-3: the 'from' is always the sending resource, or its bare
+	// JID for subscription requests and answers (RFC 6120 §8.1.2.1, RFC
+	// 6121 §3).
+	if el.Name.Local == "presence" && isSubscription(el.Attr("type")) {
+		el.SetAttr("from", sender.JID.Bare().String())
+	} else {
+		el.SetAttr("from", sender.JID.String())
+	}
 	// RFC 6120 §8.1.5: a stanza without xml:lang has the stream's.
 	if c.lang != "" && el.AttrNS(stanza.NSXML, "lang") == "" {
 		el.SetAttrNS(stanza.NSXML, "lang", c.lang)
@@ -42,6 +48,14 @@ func (c *conn) handleStanza(el *stanza.Element) *stanza.StreamError {
 	}
 	c.srv.opt.Router.Route(c.ctx, el, sender.JID, to)
 	return nil
+}
+
+func isSubscription(typ string) bool {
+	switch typ {
+	case "subscribe", "subscribed", "unsubscribe", "unsubscribed":
+		return true
+	}
+	return false
 }
 
 // sender finds the bound resource a stanza comes from. With one resource an
