@@ -75,25 +75,17 @@ func (m *Manager) credentials(j jid.JID, password string) (sasl.Credentials, err
 
 // Add creates the account addr with password.
 func (m *Manager) Add(ctx context.Context, addr, password string) (jid.JID, error) {
-	j, err := m.Address(addr)
-	if err != nil {
-		return jid.JID{}, err
-	}
-	c, err := m.credentials(j, password)
-	if err != nil {
-		return jid.JID{}, err
-	}
-	if err := m.Store.CreateAccount(ctx, j.Domain(), j.Local(), c); err != nil {
-		if errors.Is(err, storage.ErrExists) {
-			return jid.JID{}, fmt.Errorf("%w: %s", ErrExists, j)
-		}
-		return jid.JID{}, err
-	}
-	return j, nil
+	return m.store(ctx, addr, password, m.Store.CreateAccount)
 }
 
 // SetPassword replaces the password of addr.
 func (m *Manager) SetPassword(ctx context.Context, addr, password string) (jid.JID, error) {
+	return m.store(ctx, addr, password, m.Store.SetCredentials)
+}
+
+// store derives the credentials for password and saves them for addr with
+// save, translating the store's errors.
+func (m *Manager) store(ctx context.Context, addr, password string, save func(ctx context.Context, host, user string, c sasl.Credentials) error) (jid.JID, error) {
 	j, err := m.Address(addr)
 	if err != nil {
 		return jid.JID{}, err
@@ -102,13 +94,20 @@ func (m *Manager) SetPassword(ctx context.Context, addr, password string) (jid.J
 	if err != nil {
 		return jid.JID{}, err
 	}
-	if err := m.Store.SetCredentials(ctx, j.Domain(), j.Local(), c); err != nil {
-		if errors.Is(err, storage.ErrNotFound) {
-			return jid.JID{}, fmt.Errorf("%w: %s", ErrNotFound, j)
-		}
-		return jid.JID{}, err
+	if err := save(ctx, j.Domain(), j.Local(), c); err != nil {
+		return jid.JID{}, m.storeError(j, err)
 	}
 	return j, nil
+}
+
+func (m *Manager) storeError(j jid.JID, err error) error {
+	switch {
+	case errors.Is(err, storage.ErrExists):
+		return fmt.Errorf("%w: %s", ErrExists, j)
+	case errors.Is(err, storage.ErrNotFound):
+		return fmt.Errorf("%w: %s", ErrNotFound, j)
+	}
+	return err
 }
 
 // Delete removes addr.
@@ -118,10 +117,7 @@ func (m *Manager) Delete(ctx context.Context, addr string) (jid.JID, error) {
 		return jid.JID{}, err
 	}
 	if err := m.Store.DeleteAccount(ctx, j.Domain(), j.Local()); err != nil {
-		if errors.Is(err, storage.ErrNotFound) {
-			return jid.JID{}, fmt.Errorf("%w: %s", ErrNotFound, j)
-		}
-		return jid.JID{}, err
+		return jid.JID{}, m.storeError(j, err)
 	}
 	return j, nil
 }

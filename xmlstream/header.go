@@ -307,27 +307,9 @@ func (d *Decoder) header(raw []byte, off int64) (*Header, error) {
 	if n > 0 {
 		h.Attrs = make([]stanza.Attr, 0, n)
 	}
-	for _, a := range p.raw {
-		if a.decl {
-			continue
-		}
-		var an stanza.Name
-		if a.qc < 0 {
-			an.Local = p.str(a.qs, a.qe)
-		} else {
-			if an.Space, err = p.resolve(a.qs, a.qc, false); err != nil {
-				p.popNS(0)
-				return nil, err
-			}
-			an.Local = p.str(a.qc+1, a.qe)
-		}
-		for _, o := range h.Attrs {
-			if o.Name == an {
-				p.popNS(0)
-				return nil, notWellFormed("duplicate attribute", p.pos(a.qs))
-			}
-		}
-		h.Attrs = append(h.Attrs, stanza.Attr{Name: an, Value: p.str(a.vs, a.ve)})
+	if h.Attrs, err = p.appendAttrs(h.Attrs); err != nil {
+		p.popNS(0)
+		return nil, err
 	}
 	p.contentNS = h.DefaultNS
 	d.rootName = p.str(qs, qe)

@@ -383,25 +383,8 @@ func (p *parser) startTag() (empty bool, err error) {
 	}
 	name := stanza.Name{Space: space, Local: p.str(local, qe)}
 	a0 := len(p.attrs)
-	for _, a := range p.raw {
-		if a.decl {
-			continue
-		}
-		var n stanza.Name
-		if a.qc < 0 {
-			n.Local = p.str(a.qs, a.qe)
-		} else {
-			if n.Space, err = p.resolve(a.qs, a.qc, false); err != nil {
-				return false, err
-			}
-			n.Local = p.str(a.qc+1, a.qe)
-		}
-		for _, o := range p.attrs[a0:] {
-			if o.Name == n {
-				return false, notWellFormed("duplicate attribute", p.pos(a.qs))
-			}
-		}
-		p.attrs = append(p.attrs, stanza.Attr{Name: n, Value: p.str(a.vs, a.ve)})
+	if p.attrs, err = p.appendAttrs(p.attrs); err != nil {
+		return false, err
 	}
 	idx := len(p.els)
 	p.els = append(p.els, pelem{name: name, a0: a0, a1: len(p.attrs)})
@@ -414,6 +397,35 @@ func (p *parser) startTag() (empty bool, err error) {
 		p.open = append(p.open, openElem{el: idx, kids: len(p.kids), ns: nsMark, qs: qs, qe: qe})
 	}
 	return empty, nil
+}
+
+// appendAttrs resolves the attributes of the start tag in p.raw, other than
+// namespace declarations, and appends them to dst, refusing duplicates
+// (also after namespace resolution).
+func (p *parser) appendAttrs(dst []stanza.Attr) ([]stanza.Attr, error) {
+	first := len(dst)
+	for _, a := range p.raw {
+		if a.decl {
+			continue
+		}
+		var n stanza.Name
+		if a.qc < 0 {
+			n.Local = p.str(a.qs, a.qe)
+		} else {
+			var err error
+			if n.Space, err = p.resolve(a.qs, a.qc, false); err != nil {
+				return dst, err
+			}
+			n.Local = p.str(a.qc+1, a.qe)
+		}
+		for _, o := range dst[first:] {
+			if o.Name == n {
+				return dst, notWellFormed("duplicate attribute", p.pos(a.qs))
+			}
+		}
+		dst = append(dst, stanza.Attr{Name: n, Value: p.str(a.vs, a.ve)})
+	}
+	return dst, nil
 }
 
 func (p *parser) isDecl(a rawAttr) bool {

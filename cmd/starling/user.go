@@ -49,26 +49,20 @@ func cmdUser(ctx context.Context, args []string, stdin io.Reader, stdout, stderr
 	defer store.Close()
 	m := server.Accounts(cfg, store)
 	switch sub {
-	case "add":
+	case "add", "passwd":
 		pw, err := readPassword(stdin, stderr, true)
 		if err != nil {
 			return err
 		}
-		j, err := m.Add(ctx, fs.Arg(0), pw)
+		set, done := m.Add, "created %s\n"
+		if sub == "passwd" {
+			set, done = m.SetPassword, "password changed for %s\n"
+		}
+		j, err := set(ctx, fs.Arg(0), pw)
 		if err != nil {
 			return err
 		}
-		fmt.Fprintf(stdout, "created %s\n", j)
-	case "passwd":
-		pw, err := readPassword(stdin, stderr, true)
-		if err != nil {
-			return err
-		}
-		j, err := m.SetPassword(ctx, fs.Arg(0), pw)
-		if err != nil {
-			return err
-		}
-		fmt.Fprintf(stdout, "password changed for %s\n", j)
+		fmt.Fprintf(stdout, done, j)
 	case "del":
 		j, err := m.Delete(ctx, fs.Arg(0))
 		if err != nil {
