@@ -435,3 +435,24 @@ func (g *gatedConn) Read(b []byte) (int, error) {
 	<-ch
 	return g.Conn.Read(b)
 }
+
+// Seed §3 (RFC 6120 §4.6.1): whitespace between stanzas is a keepalive and
+// is ignored, before and after negotiation.
+func TestWhitespaceKeepalives(t *testing.T) {
+	srv := testserver.Start(t, "")
+	srv.AddUser(t, "alice@localhost", "pw")
+	srv.AddUser(t, "bob@localhost", "pw")
+	alice := srv.Login(t, "alice@localhost/a", "pw")
+	bob := srv.Login(t, "bob@localhost/b", "pw")
+	for i := range 3 {
+		if err := alice.SendRaw([]byte(" \n\t \r\n ")); err != nil {
+			t.Fatal(err)
+		}
+		if err := alice.Send(chat("bob@localhost/b", fmt.Sprint("after keepalive ", i))); err != nil {
+			t.Fatal(err)
+		}
+		if got := recvStanza(t, bob); got.ChildText("", "body") != fmt.Sprint("after keepalive ", i) {
+			t.Fatalf("got %s", got)
+		}
+	}
+}
