@@ -50,6 +50,7 @@ type conn struct {
 	// Shared with other goroutines.
 	mu       sync.Mutex
 	sessions []*router.Session // bound resources, in binding order
+	parting  []*router.Session // the resources bound when the stream began to close
 	closing  bool              // closeWith ran
 	opened   bool              // our header for the current stream is queued
 	timer    *time.Timer       // handshake, then close timeout
@@ -116,7 +117,7 @@ func (c *conn) serve() {
 			// RFC 6120 §4.4: after our closing tag, keep processing what
 			// the client still sends until it closes too; replies go
 			// nowhere.
-			if len(c.boundSessions()) > 0 && stanza.IsStanza(el) {
+			if len(c.partingSessions()) > 0 && stanza.IsStanza(el) {
 				c.handleStanza(el)
 			}
 			continue
@@ -160,6 +161,15 @@ func (c *conn) boundSessions() []*router.Session {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	return c.sessions
+}
+
+// partingSessions are the resources that were bound when the stream began
+// to close: stanzas the client still sends until its closing tag come from
+// them, and are routed.
+func (c *conn) partingSessions() []*router.Session {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.parting
 }
 
 // closeWith ends our side of the stream: the stream error (if any) and the
@@ -500,6 +510,9 @@ func (c *conn) Replaced(s *router.Session) {
 		}
 	}
 	c.sessions = rest
+	if len(rest) == 0 {
+		c.parting = []*router.Session{s}
+	}
 	c.mu.Unlock()
 	c.log.Info("resource taken over by a new login", "jid", s.JID.String())
 	if len(rest) == 0 {
@@ -511,6 +524,9 @@ func (c *conn) unbindAll() {
 	c.mu.Lock()
 	sessions := c.sessions
 	c.sessions = nil
+	if len(sessions) > 0 {
+		c.parting = sessions
+	}
 	c.mu.Unlock()
 	for _, s := range sessions {
 		c.srv.opt.Router.Unbind(s)

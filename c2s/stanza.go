@@ -65,6 +65,9 @@ func isSubscription(typ string) bool {
 // <unknown-sender/>.
 func (c *conn) sender(el *stanza.Element) (*router.Session, *stanza.StreamError) {
 	sessions := c.boundSessions()
+	if len(sessions) == 0 {
+		sessions = c.partingSessions()
+	}
 	from := el.Attr("from")
 	var fj jid.JID
 	if from != "" {
