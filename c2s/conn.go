@@ -46,6 +46,7 @@ type conn struct {
 	authMech      string
 	failures      int
 	cbUnavailable bool // a -PLUS attempt asked for a binding type we lack
+	pings         int  // idle pings sent, for their ids
 
 	// Shared with other goroutines.
 	mu       sync.Mutex
@@ -103,7 +104,7 @@ func (c *conn) serve() {
 			}
 			continue
 		}
-		el, err := c.dec.Next()
+		el, err := c.next()
 		if errors.Is(err, xmlstream.ErrStreamEnd) {
 			c.log.Debug("client closed the stream")
 			c.closeWith(nil)
@@ -130,6 +131,43 @@ func (c *conn) serve() {
 		needHeader = restart
 	}
 }
+
+// next reads the next top-level element. Once a resource is bound, a
+// client silent for half of c2s.idle_timeout is pinged (XEP-0199: every
+// client must answer an IQ), and one silent for the whole of it is
+// disconnected with <connection-timeout/>: a peer that vanished without
+// closing TCP is not kept forever.
+func (c *conn) next() (*stanza.Element, error) {
+	idle := c.srv.cfg.C2S.IdleTimeout
+	if idle <= 0 || c.isClosing() || len(c.boundSessions()) == 0 {
+		c.nc.SetReadDeadline(time.Time{})
+		return c.dec.Next()
+	}
+	pinged := false
+	for {
+		c.nc.SetReadDeadline(time.Now().Add(idle / 2))
+		el, err := c.dec.Next()
+		var ne net.Error
+		if !errors.As(err, &ne) || !ne.Timeout() || c.isClosing() {
+			return el, err
+		}
+		if pinged {
+			c.closeWith(stanza.NewStreamError(stanza.StreamConnectionTimeout, "no data from the client for "+idle.String()))
+			return nil, err
+		}
+		pinged = true
+		c.pings++
+		ss := c.boundSessions()
+		if len(ss) == 0 {
+			continue
+		}
+		c.send(stanza.New("", "iq").SetAttr("type", "get").SetAttr("id", "ping-"+strconv.Itoa(c.pings)).
+			SetAttr("from", c.host).SetAttr("to", ss[0].JID.String()).Append(stanza.New(nsPing, "ping")))
+	}
+}
+
+// nsPing is XEP-0199's namespace.
+const nsPing = "urn:xmpp:ping"
 
 // readFailed handles a read error: a stream error from the decoder is sent
 // to the client; anything else means the transport is gone.

@@ -184,6 +184,9 @@ func (c *Config) check(file string, doc *yaml.Node) error {
 	positive("c2s.max_resources_per_stream", c.C2S.MaxResourcesPerStream)
 	positive("c2s.max_sessions_per_account", c.C2S.MaxSessionsPerAccount)
 	positive("c2s.queue_size", c.C2S.QueueSize)
+	if c.C2S.IdleTimeout < 0 {
+		bad("c2s.idle_timeout", "must not be negative (0 disables it)")
+	}
 	if c.C2S.MaxConnections < 0 {
 		bad("c2s.max_connections", "must not be negative (0 means no limit)")
 	}

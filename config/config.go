@@ -76,6 +76,11 @@ type C2S struct {
 	// HandshakeTimeout bounds the time from TCP accept to a bound
 	// resource (TLS, SASL and binding together).
 	HandshakeTimeout time.Duration `yaml:"handshake_timeout"`
+	// IdleTimeout ends a bound stream that has sent nothing for this long
+	// (<connection-timeout/>); halfway through, the server pings the
+	// client (XEP-0199) so that a live client always answers in time.
+	// Zero disables it, leaving dead peers to TCP keepalive.
+	IdleTimeout time.Duration `yaml:"idle_timeout"`
 	// CloseTimeout is how long to wait for the peer's closing stream tag
 	// after sending ours, before dropping the connection.
 	CloseTimeout time.Duration `yaml:"close_timeout"`
@@ -175,6 +180,7 @@ func Default() *Config {
 			MaxResourcesPerStream: 8,
 			MaxSessionsPerAccount: 32,
 			HandshakeTimeout:      60 * time.Second,
+			IdleTimeout:           10 * time.Minute,
 			CloseTimeout:          5 * time.Second,
 			WriteTimeout:          30 * time.Second,
 			QueueSize:             1000,
