@@ -21,11 +21,19 @@ type Store struct {
 	mu       sync.RWMutex
 	accounts map[key]sasl.Credentials
 	secrets  map[string][]byte
+	kv       map[owner]map[string][]byte
+	queues   map[owner][]storage.Item
+	nextID   int64
 }
 
 // New returns an empty store.
 func New() *Store {
-	return &Store{accounts: map[key]sasl.Credentials{}, secrets: map[string][]byte{}}
+	return &Store{
+		accounts: map[key]sasl.Credentials{},
+		secrets:  map[string][]byte{},
+		kv:       map[owner]map[string][]byte{},
+		queues:   map[owner][]storage.Item{},
+	}
 }
 
 // Close does nothing; it exists so Store can stand in for sqlstore.
@@ -80,6 +88,7 @@ func (s *Store) DeleteAccount(_ context.Context, host, user string) error {
 		return storage.ErrNotFound
 	}
 	delete(s.accounts, key{host, user})
+	s.deleteData(host, user)
 	return nil
 }
 

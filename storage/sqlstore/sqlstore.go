@@ -182,9 +182,32 @@ func (s *Store) SetCredentials(ctx context.Context, host, user string, c sasl.Cr
 	return s.affectOne(ctx, "set credentials", `UPDATE accounts SET credentials = ? WHERE host = ? AND username = ?`, string(raw), host, user)
 }
 
-// DeleteAccount removes an account.
+// DeleteAccount removes an account and everything stored for it, in one
+// transaction.
 func (s *Store) DeleteAccount(ctx context.Context, host, user string) error {
-	return s.affectOne(ctx, "delete account", `DELETE FROM accounts WHERE host = ? AND username = ?`, host, user)
+	tx, err := s.db.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("sqlstore: delete account: %w", err)
+	}
+	defer tx.Rollback()
+	res, err := tx.ExecContext(ctx, `DELETE FROM accounts WHERE host = ? AND username = ?`, host, user)
+	if err != nil {
+		return fmt.Errorf("sqlstore: delete account: %w", err)
+	}
+	if n, err := res.RowsAffected(); err != nil {
+		return fmt.Errorf("sqlstore: delete account: %w", err)
+	} else if n == 0 {
+		return storage.ErrNotFound
+	}
+	for _, table := range []string{"kv", "queue"} {
+		if _, err := tx.ExecContext(ctx, `DELETE FROM `+table+` WHERE host = ? AND username = ?`, host, user); err != nil {
+			return fmt.Errorf("sqlstore: delete account: %w", err)
+		}
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("sqlstore: delete account: %w", err)
+	}
+	return nil
 }
 
 func (s *Store) affectOne(ctx context.Context, what, query string, args ...any) error {

@@ -24,6 +24,8 @@ type Store interface {
 	DeleteAccount(ctx context.Context, host, user string) error
 	ListAccounts(ctx context.Context, host string) ([]string, error)
 	Secret(ctx context.Context, name string, size int) ([]byte, error)
+	storage.KV
+	storage.Queue
 	Close() error
 }
 
@@ -113,6 +115,101 @@ func Run(t *testing.T, open func(t *testing.T) Store) {
 		c, _ := s.Secret(ctx, "dialback", 32)
 		if bytes.Equal(a, c) {
 			t.Fatal("two secrets are equal")
+		}
+	})
+	t.Run("KV", func(t *testing.T) {
+		s := open(t)
+		if _, err := s.Get(ctx, "h", "u", "roster", "a"); !errors.Is(err, storage.ErrNotFound) {
+			t.Fatalf("Get of missing key: %v", err)
+		}
+		for k, v := range map[string]string{"a": "1", "b": "2", "": "empty key"} {
+			if err := s.Put(ctx, "h", "u", "roster", k, []byte(v)); err != nil {
+				t.Fatal(err)
+			}
+		}
+		s.Put(ctx, "h", "u", "roster", "a", []byte("replaced"))
+		s.Put(ctx, "h", "u", "vcard", "a", []byte("other store"))
+		s.Put(ctx, "h", "v", "roster", "a", []byte("other user"))
+		if v, err := s.Get(ctx, "h", "u", "roster", "a"); err != nil || string(v) != "replaced" {
+			t.Fatalf("Get = %q, %v", v, err)
+		}
+		m, err := s.Map(ctx, "h", "u", "roster")
+		want := map[string][]byte{"a": []byte("replaced"), "b": []byte("2"), "": []byte("empty key")}
+		if err != nil || !reflect.DeepEqual(m, want) {
+			t.Fatalf("Map = %q, %v", m, err)
+		}
+		if err := s.Delete(ctx, "h", "u", "roster", "b"); err != nil {
+			t.Fatal(err)
+		}
+		if err := s.Delete(ctx, "h", "u", "roster", "never"); err != nil {
+			t.Fatalf("deleting a missing key: %v", err)
+		}
+		if m, _ := s.Map(ctx, "h", "u", "roster"); len(m) != 2 {
+			t.Fatalf("after delete Map = %q", m)
+		}
+		if m, err := s.Map(ctx, "h", "nobody", "roster"); err != nil || len(m) != 0 {
+			t.Fatalf("Map of empty store = %q, %v", m, err)
+		}
+		if err := s.Put(ctx, "h", "u", "bin", "k", []byte{0, 1, 0xff}); err != nil {
+			t.Fatal(err)
+		}
+		if v, _ := s.Get(ctx, "h", "u", "bin", "k"); !bytes.Equal(v, []byte{0, 1, 0xff}) {
+			t.Fatalf("binary value came back as %x", v)
+		}
+	})
+	t.Run("Queue", func(t *testing.T) {
+		s := open(t)
+		for i := range 3 {
+			if err := s.Push(ctx, "h", "u", "offline", []byte(fmt.Sprint("m", i)), 3); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if err := s.Push(ctx, "h", "u", "offline", []byte("m3"), 3); !errors.Is(err, storage.ErrQuota) {
+			t.Fatalf("push over quota: %v", err)
+		}
+		if err := s.Push(ctx, "h", "v", "offline", []byte("other user"), 3); err != nil {
+			t.Fatal(err)
+		}
+		items, err := s.Items(ctx, "h", "u", "offline")
+		if err != nil || len(items) != 3 {
+			t.Fatalf("Items = %v, %v", items, err)
+		}
+		for i, it := range items {
+			if string(it.Value) != fmt.Sprint("m", i) || it.Time.IsZero() || (i > 0 && it.ID <= items[i-1].ID) {
+				t.Errorf("item %d = %+v, want m%d in order", i, it, i)
+			}
+		}
+		if err := s.Remove(ctx, "h", "u", "offline", items[0].ID, items[2].ID, 999999); err != nil {
+			t.Fatal(err)
+		}
+		if n, _ := s.Count(ctx, "h", "u", "offline"); n != 1 {
+			t.Fatalf("Count after remove = %d", n)
+		}
+		if items, _ := s.Items(ctx, "h", "u", "offline"); len(items) != 1 || string(items[0].Value) != "m1" {
+			t.Fatalf("left %v", items)
+		}
+		if err := s.Push(ctx, "h", "u", "offline", []byte("no limit"), 0); err != nil {
+			t.Fatal(err)
+		}
+	})
+	t.Run("DeleteAccountDeletesData", func(t *testing.T) {
+		s := open(t)
+		s.CreateAccount(ctx, "h", "u", creds(1))
+		s.CreateAccount(ctx, "h", "keep", creds(1))
+		s.Put(ctx, "h", "u", "roster", "a", []byte("1"))
+		s.Put(ctx, "h", "keep", "roster", "a", []byte("1"))
+		s.Push(ctx, "h", "u", "offline", []byte("m"), 0)
+		if err := s.DeleteAccount(ctx, "h", "u"); err != nil {
+			t.Fatal(err)
+		}
+		if m, _ := s.Map(ctx, "h", "u", "roster"); len(m) != 0 {
+			t.Error("roster survived account deletion")
+		}
+		if n, _ := s.Count(ctx, "h", "u", "offline"); n != 0 {
+			t.Error("offline messages survived account deletion")
+		}
+		if m, _ := s.Map(ctx, "h", "keep", "roster"); len(m) != 1 {
+			t.Error("another account's data was deleted")
 		}
 	})
 	t.Run("ConcurrentCreate", func(t *testing.T) {
