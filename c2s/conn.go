@@ -262,37 +262,37 @@ func (c *conn) finish() {
 		c.timer.Stop()
 	}
 	c.mu.Unlock()
-	c.bounceUnwritten(left)
+	c.rerouteUnwritten(left)
 	c.srv.remove(c)
 	c.log.Debug("disconnected")
 }
 
-// bounceUnwritten tells the senders of stanzas that were queued for this
-// client but never written.
-func (c *conn) bounceUnwritten(left []*stanza.Element) {
+// rerouteUnwritten deals with stanzas that were queued for this client but
+// never written. Messages are routed again: the session is gone, so they
+// reach another resource of the account or offline storage, and nothing is
+// lost. An IQ request is answered with service-unavailable; the rest is
+// dropped, as it would have been had the client left a moment earlier.
+func (c *conn) rerouteUnwritten(left []*stanza.Element) {
+	r := c.srv.opt.Router
 	for _, el := range left {
-		if stanza.IsError(el) {
-			continue
-		}
-		var cond stanza.Condition
-		switch el.Name.Local {
-		case "message":
-			cond = stanza.RecipientUnavailable
-		case "iq":
-			if t := el.Attr("type"); t != "get" && t != "set" {
-				continue
-			}
-			cond = stanza.ServiceUnavailable
-		default:
-			continue
-		}
-		from, err := c.srv.cfg.Profile().Parse(el.Attr("from"))
+		from, err := c.profile().Parse(el.Attr("from"))
 		if err != nil {
 			continue
 		}
-		to, _ := c.srv.cfg.Profile().Parse(el.Attr("to"))
-		reply := stanza.ErrorReply(el, stanza.NewError(cond, "the recipient disconnected before the stanza could be delivered"))
-		c.srv.opt.Router.Route(context.Background(), reply, to, from)
+		to, err := c.profile().Parse(el.Attr("to"))
+		if err != nil {
+			continue
+		}
+		switch el.Name.Local {
+		case "message":
+			if el.Attr("type") != "error" {
+				r.Send(context.Background(), el, from, to)
+			}
+		case "iq":
+			if t := el.Attr("type"); t == "get" || t == "set" {
+				r.Bounce(&router.Packet{El: el, From: from, To: to}, stanza.NewError(stanza.ServiceUnavailable, "the recipient disconnected"))
+			}
+		}
 	}
 }
 
@@ -454,6 +454,7 @@ func (c *conn) features() *stanza.Element {
 		}
 		mechs.Append(stanza.New(stanza.NSSASL, "required"))
 		f.Append(mechs)
+		c.extFeatures(f)
 		if len(c.cb) > 0 {
 			// XEP-0440: which channel bindings the -PLUS mechanisms use.
 			cbs := stanza.New(stanza.NSSASLCB, "sasl-channel-binding")
@@ -471,8 +472,49 @@ func (c *conn) features() *stanza.Element {
 		}
 		// RFC 3921 session establishment, optional since RFC 6121.
 		f.Append(stanza.New(stanza.NSSession, "session").Append(stanza.New(stanza.NSSession, "optional")))
+		c.extFeatures(f)
 	}
 	return f
+}
+
+// info describes this stream to extensions.
+func (c *conn) info() StreamInfo {
+	return StreamInfo{Host: c.host, Secure: c.secure, Authenticated: c.authenticated, Remote: c.nc.RemoteAddr()}
+}
+
+// extFeatures appends the modules' stream features.
+func (c *conn) extFeatures(f *stanza.Element) {
+	if ext := c.srv.opt.Extensions; ext != nil {
+		f.Append(ext.StreamFeatures(c.info())...)
+	}
+}
+
+// preAuthIQ serves an IQ sent before authentication (in-band registration)
+// when an extension handles its payload, and reports whether one did.
+func (c *conn) preAuthIQ(el *stanza.Element) bool {
+	ext := c.srv.opt.Extensions
+	if ext == nil || el.Name.Local != "iq" || checkShape(el) != nil || (!c.secure && !c.srv.cfg.C2S.AllowPlaintext) {
+		return false
+	}
+	typ := el.Attr("type")
+	if typ != "get" && typ != "set" {
+		return false
+	}
+	res, handled, err := ext.PreAuthIQ(c.ctx, c.info(), el)
+	if !handled {
+		return false
+	}
+	if err != nil {
+		var se *stanza.Error
+		if !errors.As(err, &se) {
+			c.log.Error("pre-authentication IQ failed", "err", err)
+			se = stanza.NewError(stanza.InternalServerError, "")
+		}
+		c.replyError(el, se)
+		return true
+	}
+	c.send(result(el, res))
+	return true
 }
 
 // handle processes one top-level element. restart means a new stream header
@@ -494,6 +536,9 @@ func (c *conn) handle(el *stanza.Element) (restart bool, err *stanza.StreamError
 		return false, stanza.NewStreamError(stanza.StreamUnsupportedStanzaType, "unknown top-level element in namespace "+stanza.SanitizeText(el.Name.Space))
 	}
 	if !c.authenticated {
+		if c.preAuthIQ(el) {
+			return false, nil
+		}
 		return false, stanza.NewStreamError(stanza.StreamNotAuthorized, "authenticate before sending stanzas")
 	}
 	if el.Name.Local == "iq" && el.Attr("type") == "set" {
@@ -535,6 +580,9 @@ func (c *conn) replyError(st *stanza.Element, err *stanza.Error) {
 
 // Send implements router.Stream.
 func (c *conn) Send(el *stanza.Element) bool { return c.send(el) }
+
+// Close implements router.Stream: it ends the stream with se.
+func (c *conn) Close(se *stanza.StreamError) { c.closeWith(se) }
 
 // Replaced implements router.Stream: another client bound this session's
 // full JID (resource_conflict: replace). A stream with several resources

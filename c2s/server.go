@@ -34,6 +34,29 @@ type Credentials interface {
 	Credentials(ctx context.Context, host, user string) (sasl.Credentials, error)
 }
 
+// StreamInfo describes a stream to extensions.
+type StreamInfo struct {
+	// Host is the domain the client asked for.
+	Host string
+	// Secure is true once TLS is on.
+	Secure bool
+	// Authenticated is true after SASL success.
+	Authenticated bool
+	// Remote is the client's address.
+	Remote net.Addr
+}
+
+// Extensions lets modules add to streams: stream features, and IQs served
+// before authentication (in-band registration). The module host implements
+// it.
+type Extensions interface {
+	// StreamFeatures returns elements to add to <stream:features/>.
+	StreamFeatures(s StreamInfo) []*stanza.Element
+	// PreAuthIQ answers an IQ sent before authentication; handled is
+	// false when no extension serves its payload.
+	PreAuthIQ(ctx context.Context, s StreamInfo, iq *stanza.Element) (res *stanza.Element, handled bool, err error)
+}
+
 // Options is what a c2s Server needs.
 type Options struct {
 	Config      *config.Config
@@ -43,6 +66,8 @@ type Options struct {
 	// Secret keys the fake SCRAM salts given for unknown users.
 	Secret []byte
 	Logger *slog.Logger
+	// Extensions may be nil.
+	Extensions Extensions
 }
 
 // Server accepts client connections.

@@ -2,6 +2,7 @@ package config
 
 import (
 	"fmt"
+	"maps"
 	"net"
 	"reflect"
 	"regexp"
@@ -237,6 +238,27 @@ func (c *Config) check(file string, doc *yaml.Node) error {
 	}
 	if c.XML.MaxAttrs < 8 {
 		bad("xml.max_attrs", "must be at least 8")
+	}
+	for name := range c.Modules {
+		if _, ok := ModuleNames[name]; !ok {
+			known := slices.Sorted(maps.Keys(ModuleNames))
+			bad("modules."+name, "unknown module (known: %s)", strings.Join(known, ", "))
+		}
+	}
+	positive("roster.max_items", c.Roster.MaxItems)
+	positive("offline.max_messages", c.Offline.MaxMessages)
+	if c.VCard.MaxBytes < 1024 {
+		bad("vcard.max_bytes", "must be at least 1024")
+	}
+	if c.Private.MaxBytes < 1024 {
+		bad("private.max_bytes", "must be at least 1024")
+	}
+	if c.Register.Interval < 0 {
+		bad("register.interval", "must not be negative")
+	}
+	positive("register.burst", c.Register.Burst)
+	if c.Register.MinPasswordLength < 1 {
+		bad("register.min_password_length", "must be at least 1")
 	}
 	oneOf("storage.driver", c.Storage.Driver, "sqlite", "memory")
 	if c.Storage.Driver == "sqlite" && c.Storage.Path == "" {

@@ -12,6 +12,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"maps"
 	"os"
 	"path/filepath"
 	"time"
@@ -35,6 +36,75 @@ type Config struct {
 	SASL       SASL    `yaml:"sasl"`
 	XML        XML     `yaml:"xml"`
 	Storage    Storage `yaml:"storage"`
+	// Modules switches features on and off by name (see ModuleNames).
+	Modules  map[string]bool `yaml:"modules"`
+	Roster   Roster          `yaml:"roster"`
+	Offline  Offline         `yaml:"offline"`
+	VCard    SizeLimit       `yaml:"vcard"`
+	Private  SizeLimit       `yaml:"private"`
+	Version  Version         `yaml:"version"`
+	Register Register        `yaml:"register"`
+}
+
+// ModuleNames lists the feature modules, each with whether it is on by
+// default.
+var ModuleNames = map[string]bool{
+	"roster":       true,  // rosters, subscriptions and presence (RFC 6121)
+	"offline":      true,  // offline messages (XEP-0160)
+	"disco":        true,  // service discovery and entity capabilities (XEP-0030, XEP-0115)
+	"ping":         true,  // XEP-0199
+	"version":      true,  // XEP-0092
+	"lastactivity": true,  // XEP-0012
+	"time":         true,  // XEP-0202
+	"private":      true,  // private XML storage (XEP-0049)
+	"vcard":        true,  // vCard-temp (XEP-0054)
+	"blocking":     true,  // blocking command (XEP-0191)
+	"register":     false, // in-band registration (XEP-0077)
+}
+
+// Roster configures contact lists.
+type Roster struct {
+	// MaxItems bounds the contacts of one account.
+	MaxItems int `yaml:"max_items"`
+}
+
+// Offline configures offline message storage.
+type Offline struct {
+	// MaxMessages is the per-account quota; past it, senders get
+	// resource-constraint.
+	MaxMessages int `yaml:"max_messages"`
+}
+
+// SizeLimit bounds stored data.
+type SizeLimit struct {
+	// MaxBytes bounds one stored element, serialised.
+	MaxBytes int `yaml:"max_bytes"`
+}
+
+// Version configures the software version answer (XEP-0092).
+type Version struct {
+	// ShowOS includes the operating system in the answer.
+	ShowOS bool `yaml:"show_os"`
+}
+
+// Register configures in-band registration (XEP-0077), which the
+// register module provides when it is switched on.
+type Register struct {
+	// Interval is how often one IP address may create an account.
+	Interval time.Duration `yaml:"interval"`
+	// Burst is how many accounts one address may create at once before
+	// the interval applies.
+	Burst int `yaml:"burst"`
+	// MinPasswordLength refuses shorter passwords.
+	MinPasswordLength int `yaml:"min_password_length"`
+}
+
+// ModuleEnabled reports whether the module called name is on.
+func (c *Config) ModuleEnabled(name string) bool {
+	if on, ok := c.Modules[name]; ok {
+		return on
+	}
+	return ModuleNames[name]
 }
 
 // Log configures the structured log.
@@ -194,8 +264,15 @@ func Default() *Config {
 			ScramIterations: 10000,
 			MaxFailures:     3,
 		},
-		XML:     XML{MaxStanzaBytes: 256 << 10, MaxDepth: 64, MaxAttrs: 64},
-		Storage: Storage{Driver: "sqlite", Path: "starling.db"},
+		XML:      XML{MaxStanzaBytes: 256 << 10, MaxDepth: 64, MaxAttrs: 64},
+		Storage:  Storage{Driver: "sqlite", Path: "starling.db"},
+		Modules:  maps.Clone(ModuleNames),
+		Roster:   Roster{MaxItems: 1000},
+		Offline:  Offline{MaxMessages: 500},
+		VCard:    SizeLimit{MaxBytes: 64 << 10},
+		Private:  SizeLimit{MaxBytes: 64 << 10},
+		Version:  Version{ShowOS: true},
+		Register: Register{Interval: 10 * time.Minute, Burst: 1, MinPasswordLength: 8},
 	}
 }
 

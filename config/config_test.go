@@ -107,6 +107,16 @@ func TestOverrides(t *testing.T) {
 	if got := c.C2S.DirectTLS; !reflect.DeepEqual(got, []string{":5223"}) {
 		t.Errorf("direct_tls = %v, want the default kept", got)
 	}
+	if c.ModuleEnabled("register") || !c.ModuleEnabled("ping") {
+		t.Error("module defaults wrong")
+	}
+	c2, err := Parse([]byte("modules:\n  version: false\n  register: true\n"), "x.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c2.ModuleEnabled("version") || !c2.ModuleEnabled("register") || !c2.ModuleEnabled("ping") {
+		t.Errorf("modules after override: %v", c2.Modules)
+	}
 	ms := c.OfferedMechanisms()
 	if ms[len(ms)-1] != "PLAIN" || ms[len(ms)-2] != "DIGEST-MD5" {
 		t.Errorf("offered = %v, want DIGEST-MD5 just before PLAIN", ms)
@@ -134,6 +144,7 @@ func TestErrorsNameKeyAndLine(t *testing.T) {
 		{"small stanza limit", "xml:\n  max_stanza_bytes: 100\n", 2, "xml.max_stanza_bytes", "10000"},
 		{"bad driver", "storage:\n  driver: mongo\n", 2, "storage.driver", "not one of"},
 		{"section not mapping", "c2s: 5\n", 1, "c2s", "section"},
+		{"unknown module", "modules:\n  ping: true\n  chat: true\n", 3, "modules.chat", "unknown module"},
 		{"yaml syntax", "c2s:\n  listen: [\n", 2, "", "did not find"},
 	}
 	for _, tt := range tests {

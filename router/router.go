@@ -11,10 +11,8 @@ package router
 
 import (
 	"context"
-	"errors"
 	"hash/maphash"
 	"log/slog"
-	"strconv"
 	"sync"
 	"sync/atomic"
 
@@ -31,6 +29,9 @@ type Stream interface {
 	// Replaced tells the stream that s was unbound because another session
 	// took its full JID (resource conflict policy "replace").
 	Replaced(s *Session)
+	// Close ends the stream with a stream error (the account was deleted,
+	// the server is shutting down).
+	Close(se *stanza.StreamError)
 }
 
 // Session is one bound resource: a routable full JID on a stream. Several
@@ -41,6 +42,31 @@ type Session struct {
 
 	available atomic.Bool
 	priority  atomic.Int32
+
+	mu     sync.Mutex
+	values map[any]any
+}
+
+// Value returns what a module stored on the session under key, or nil.
+// Modules use unexported key types so they cannot collide.
+func (s *Session) Value(key any) any {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.values[key]
+}
+
+// SetValue stores v on the session under key (nil deletes it).
+func (s *Session) SetValue(key, v any) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if v == nil {
+		delete(s.values, key)
+		return
+	}
+	if s.values == nil {
+		s.values = map[any]any{}
+	}
+	s.values[key] = v
 }
 
 // NewSession returns an unavailable session for full JID j on stream st.
@@ -79,9 +105,13 @@ type Target uint8
 const (
 	// ToHost is the server's own domain.
 	ToHost Target = iota
-	// ToAccount is the bare JID of a local account (including an IQ with
-	// no 'to', which is addressed to the sender's own account).
+	// ToAccount is the bare JID of a local account other than the
+	// sender's.
 	ToAccount
+	// ToSelf is the sender's own account: its bare JID, or no 'to' at all
+	// (RFC 6120 §10.3.3). When no ToSelf handler matches, a ToAccount
+	// handler is tried.
+	ToSelf
 )
 
 type iqKey struct {
@@ -101,6 +131,8 @@ type Router struct {
 
 	iqMu sync.RWMutex
 	iq   map[iqKey]IQHandler
+
+	hooks hooks
 }
 
 const shardCount = 64
@@ -193,17 +225,19 @@ func (r *Router) Bind(s *Session, replace bool) (*Session, error) {
 	sh.mu.Unlock()
 	if old != nil {
 		old.Stream.Replaced(old)
+		r.sessionEnded(old)
 	}
 	return old, nil
 }
 
-// Unbind removes s from the table; unbinding twice is harmless.
+// Unbind removes s from the table and tells the OnSessionEnd hooks;
+// unbinding twice is harmless.
 func (r *Router) Unbind(s *Session) {
 	bare := s.JID.Bare().String()
 	sh := r.shardFor(bare)
 	sh.mu.Lock()
-	defer sh.mu.Unlock()
 	list := sh.users[bare]
+	found := false
 	for i, o := range list {
 		if o == s {
 			if len(list) == 1 {
@@ -211,8 +245,13 @@ func (r *Router) Unbind(s *Session) {
 			} else {
 				sh.users[bare] = append(list[:i:i], list[i+1:]...)
 			}
-			return
+			found = true
+			break
 		}
+	}
+	sh.mu.Unlock()
+	if found {
+		r.sessionEnded(s)
 	}
 }
 
@@ -244,264 +283,4 @@ func (r *Router) Session(j jid.JID) *Session {
 		}
 	}
 	return nil
-}
-
-// Route delivers st, which comes from the local entity from (already
-// validated and stamped by its stream), to to (the parsed 'to' attribute;
-// zero when absent).
-func (r *Router) Route(ctx context.Context, st *stanza.Element, from, to jid.JID) {
-	kind := st.Name.Local
-	if to.IsZero() {
-		switch kind {
-		case "presence":
-			// Broadcast presence: the sender's availability (RFC 6121
-			// §4.2, §4.5). Seed 10.7-1.
-			r.broadcastPresence(st, from)
-			return
-		default:
-			// RFC 6120 §10.3: as if addressed to the sender's bare JID.
-			to = from.Bare()
-		}
-	}
-	if !r.IsLocal(to.Domain()) {
-		// Federation is not built yet (RFC 6120 §10.4, seed 10.7-2).
-		r.bounce(st, from, to, stanza.NewError(stanza.RemoteServerNotFound, "this server does not federate with remote domains"))
-		return
-	}
-	if to.Local() == "" {
-		r.toHost(ctx, st, from, to)
-		return
-	}
-	if to.IsFull() {
-		if s := r.Session(to); s != nil {
-			r.deliver(s, st, from, to)
-			return
-		}
-		r.toAbsentFull(ctx, st, from, to)
-		return
-	}
-	r.toBare(ctx, st, from, to)
-}
-
-// broadcastPresence handles presence with no 'to' from a local session.
-func (r *Router) broadcastPresence(st *stanza.Element, from jid.JID) {
-	s := r.Session(from)
-	if s == nil {
-		return
-	}
-	switch st.Attr("type") {
-	case "":
-		r.SetPresence(s, true, ParsePriority(st))
-	case "unavailable":
-		r.SetPresence(s, false, 0)
-	}
-}
-
-// ParsePriority reads <priority/> (RFC 6121 §4.7.2.3); absent means 0.
-// Streams reject out-of-range values before routing.
-func ParsePriority(st *stanza.Element) int {
-	p, err := strconv.Atoi(st.ChildText("", "priority"))
-	if err != nil || p < -128 || p > 127 {
-		return 0
-	}
-	return p
-}
-
-// toHost: addressed to the server itself (RFC 6120 §10.3, seed 10.7-3).
-func (r *Router) toHost(ctx context.Context, st *stanza.Element, from, to jid.JID) {
-	switch st.Name.Local {
-	case "iq":
-		r.handleIQ(ctx, ToHost, st, from, to)
-	case "message":
-		switch st.Attr("type") {
-		case "error", "headline":
-		default:
-			r.bounce(st, from, to, stanza.NewError(stanza.ServiceUnavailable, ""))
-		}
-	}
-	// Presence to the server: nothing here consumes it.
-}
-
-// toBare: addressed to a local bare JID (RFC 6121 §8.5.2, seed 10.7-4).
-func (r *Router) toBare(ctx context.Context, st *stanza.Element, from, to jid.JID) {
-	kind, typ := st.Name.Local, st.Attr("type")
-	if kind == "iq" {
-		// The server answers for the account (RFC 6121 §8.5.2.1.3).
-		if !r.exists(ctx, to) {
-			r.bounce(st, from, to, stanza.NewError(stanza.ServiceUnavailable, ""))
-			return
-		}
-		r.handleIQ(ctx, ToAccount, st, from, to)
-		return
-	}
-	sessions := r.Sessions(to)
-	if len(sessions) == 0 && !r.exists(ctx, to) {
-		// RFC 6121 §8.5.1: no such user. Presence is dropped silently.
-		if kind == "message" {
-			r.bounce(st, from, to, stanza.NewError(stanza.ServiceUnavailable, ""))
-		}
-		return
-	}
-	switch kind {
-	case "message":
-		r.messageToBare(st, from, to, typ, sessions)
-	case "presence":
-		// Directed presence and subscription traffic go to every
-		// available resource (RFC 6121 §8.5.2.1.2).
-		for _, s := range sessions {
-			if s.Available() {
-				r.deliver(s, st.ShallowCopy(), from, to)
-			}
-		}
-	}
-}
-
-func (r *Router) messageToBare(st *stanza.Element, from, to jid.JID, typ string, sessions []*Session) {
-	switch typ {
-	case "error":
-		return
-	case "groupchat":
-		r.bounce(st, from, to, stanza.NewError(stanza.ServiceUnavailable, "groupchat messages cannot be sent to a user"))
-		return
-	case "headline":
-		// Every available resource with non-negative priority; never
-		// stored (RFC 6121 §8.5.2.1.1).
-		for _, s := range sessions {
-			if s.Available() && s.Priority() >= 0 {
-				r.deliver(s, st.ShallowCopy(), from, to)
-			}
-		}
-		return
-	}
-	// normal, chat and unknown types (RFC 6121 §5.2.2: treat as normal):
-	// the available resources of highest non-negative priority.
-	best, n := -1, 0
-	for _, s := range sessions {
-		if !s.Available() || s.Priority() < 0 {
-			continue
-		}
-		switch p := s.Priority(); {
-		case p > best:
-			best, n = p, 1
-		case p == best:
-			n++
-		}
-	}
-	if n == 0 {
-		r.bounce(st, from, to, stanza.NewError(stanza.ServiceUnavailable, "the recipient is not online"))
-		return
-	}
-	for _, s := range sessions {
-		if s.Available() && s.Priority() == best {
-			if n > 1 {
-				r.deliver(s, st.ShallowCopy(), from, to)
-			} else {
-				r.deliver(s, st, from, to)
-			}
-		}
-	}
-}
-
-// toAbsentFull: a local full JID with no session (RFC 6121 §8.5.3.2).
-func (r *Router) toAbsentFull(ctx context.Context, st *stanza.Element, from, to jid.JID) {
-	typ := st.Attr("type")
-	switch st.Name.Local {
-	case "message":
-		switch typ {
-		case "error", "headline":
-		case "groupchat":
-			r.bounce(st, from, to, stanza.NewError(stanza.ServiceUnavailable, ""))
-		default:
-			r.toBare(ctx, st, from, to.Bare())
-		}
-	case "presence":
-		switch typ {
-		case "subscribe", "subscribed", "unsubscribe", "unsubscribed":
-			r.toBare(ctx, st, from, to.Bare())
-		}
-	case "iq":
-		r.bounce(st, from, to, stanza.NewError(stanza.ServiceUnavailable, ""))
-	}
-}
-
-// handleIQ answers an IQ addressed to the server or to an account.
-func (r *Router) handleIQ(ctx context.Context, target Target, st *stanza.Element, from, to jid.JID) {
-	typ := st.Attr("type")
-	if typ != "get" && typ != "set" {
-		return // results and errors addressed to the server end here
-	}
-	payload := st.FirstElement()
-	r.iqMu.RLock()
-	h := r.iq[iqKey{target, typ, payload.Name}]
-	r.iqMu.RUnlock()
-	if h == nil {
-		r.bounce(st, from, to, stanza.NewError(stanza.ServiceUnavailable, ""))
-		return
-	}
-	res, err := h(ctx, st, from, to)
-	if err != nil {
-		var se *stanza.Error
-		if !errors.As(err, &se) {
-			r.log.Error("iq handler failed", "payload", payload.Name.Space+" "+payload.Name.Local, "err", err)
-			se = stanza.NewError(stanza.InternalServerError, "")
-		}
-		r.bounce(st, from, to, se)
-		return
-	}
-	reply := stanza.New("", "iq").SetAttr("type", "result").SetAttr("id", st.Attr("id"))
-	if st.HasAttr("to") {
-		reply.SetAttr("from", to.String())
-	}
-	reply.SetAttr("to", from.String())
-	r.toSender(reply.Append(res), from)
-}
-
-func (r *Router) exists(ctx context.Context, to jid.JID) bool {
-	if len(r.Sessions(to)) > 0 {
-		return true
-	}
-	ok, err := r.accounts.AccountExists(ctx, to.Domain(), to.Local())
-	if err != nil {
-		r.log.Error("account lookup failed", "jid", to.Bare().String(), "err", err)
-	}
-	return ok
-}
-
-// deliver hands st to session s. A stream that refuses it is gone or
-// overloaded; the sender gets an error instead of silence.
-func (r *Router) deliver(s *Session, st *stanza.Element, from, to jid.JID) {
-	if s.Stream.Send(st) {
-		return
-	}
-	switch st.Name.Local {
-	case "iq":
-		if t := st.Attr("type"); t == "get" || t == "set" {
-			r.bounce(st, from, to, stanza.NewError(stanza.ServiceUnavailable, "the recipient's connection is gone"))
-		}
-	case "message":
-		r.bounce(st, from, to, stanza.NewError(stanza.RecipientUnavailable, "the recipient's connection could not take the message"))
-	}
-}
-
-// bounce sends err back to the sender of st, unless st is itself an error
-// (seed 10.5-2). When the stanza had no 'to', the error comes from the
-// address it was treated as sent to.
-func (r *Router) bounce(st *stanza.Element, from, to jid.JID, err *stanza.Error) {
-	if stanza.IsError(st) || from.IsZero() {
-		return
-	}
-	reply := stanza.ErrorReply(st, err)
-	if !st.HasAttr("to") && !to.IsZero() {
-		reply.SetAttr("from", to.String())
-	}
-	reply.SetAttr("to", from.String())
-	r.toSender(reply, from)
-}
-
-// toSender delivers a server-generated reply to a local full JID. Replies
-// that cannot be delivered are dropped: there is nobody left to tell.
-func (r *Router) toSender(reply *stanza.Element, to jid.JID) {
-	if s := r.Session(to); s != nil {
-		s.Stream.Send(reply)
-	}
 }

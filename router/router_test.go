@@ -3,6 +3,7 @@ package router
 import (
 	"context"
 	"errors"
+	"slices"
 	"sync"
 	"testing"
 
@@ -33,6 +34,8 @@ func (f *fakeStream) Replaced(s *Session) {
 	defer f.mu.Unlock()
 	f.replaced = append(f.replaced, s)
 }
+
+func (f *fakeStream) Close(*stanza.StreamError) {}
 
 func (f *fakeStream) take() []*stanza.Element {
 	f.mu.Lock()
@@ -333,5 +336,126 @@ func TestRefusedDeliveryBounces(t *testing.T) {
 	route(r, msg("chat", "alice@example.test/a"), "bob@example.test/pc")
 	if got := bob.take(); len(got) != 1 || errorOf(got[0]) != stanza.RecipientUnavailable {
 		t.Fatalf("got %v, want recipient-unavailable", got)
+	}
+}
+
+func TestHooks(t *testing.T) {
+	r := newTestRouter()
+	_, bob := online(t, r, "bob@example.test/pc", p(0))
+	_, alice := online(t, r, "alice@example.test/a", p(0))
+	var order []string
+	removeLow := r.Hook(Outbound, 1, func(_ context.Context, pk *Packet) bool {
+		order = append(order, "low")
+		return false
+	})
+	r.Hook(Outbound, 10, func(_ context.Context, pk *Packet) bool {
+		order = append(order, "high")
+		return pk.El.ChildText("", "body") == "stop"
+	})
+	r.Hook(Inbound, 0, func(_ context.Context, pk *Packet) bool {
+		order = append(order, "inbound:"+pk.To.String())
+		return pk.El.ChildText("", "body") == "drop"
+	})
+	route(r, msg("chat", "alice@example.test/a"), "bob@example.test/pc")
+	if got := alice.take(); len(got) != 1 {
+		t.Fatalf("delivered %d", len(got))
+	}
+	if want := []string{"high", "low", "inbound:alice@example.test/a"}; !slices.Equal(order, want) {
+		t.Errorf("hook order %v, want %v", order, want)
+	}
+	// An outbound hook that handles the stanza stops everything after it.
+	order = nil
+	m := msg("chat", "alice@example.test/a")
+	m.Child("", "body").Children[0].Text = "stop"
+	route(r, m, "bob@example.test/pc")
+	if len(alice.take()) != 0 || !slices.Equal(order, []string{"high"}) {
+		t.Errorf("after a handling hook: order %v", order)
+	}
+	// An inbound hook can drop.
+	m = msg("chat", "alice@example.test")
+	m.Child("", "body").Children[0].Text = "drop"
+	route(r, m, "bob@example.test/pc")
+	if len(alice.take()) != 0 {
+		t.Error("inbound hook did not drop")
+	}
+	// Send skips outbound hooks.
+	order = nil
+	removeLow()
+	r.Send(context.Background(), msg("chat", "alice@example.test/a"), jid.MustParse("bob@example.test/pc"), jid.MustParse("alice@example.test/a"))
+	if len(alice.take()) != 1 || !slices.Equal(order, []string{"inbound:alice@example.test/a"}) {
+		t.Errorf("Send: order %v", order)
+	}
+	_ = bob
+}
+
+func TestOfflineHook(t *testing.T) {
+	r := newTestRouter()
+	_, bob := online(t, r, "bob@example.test/pc", p(0))
+	var stored []*stanza.Element
+	r.Hook(Offline, 0, func(_ context.Context, pk *Packet) bool {
+		stored = append(stored, pk.El)
+		return true
+	})
+	route(r, msg("chat", "alice@example.test"), "bob@example.test/pc")
+	route(r, msg("headline", "alice@example.test"), "bob@example.test/pc")
+	route(r, msg("", "alice@example.test/gone"), "bob@example.test/pc")
+	if len(stored) != 2 || len(bob.take()) != 0 {
+		t.Fatalf("stored %d, want the chat and the normal message and no error", len(stored))
+	}
+}
+
+func TestSessionEndHooks(t *testing.T) {
+	r := newTestRouter()
+	var ended []string
+	r.OnSessionEnd(func(_ context.Context, s *Session) { ended = append(ended, s.JID.String()) })
+	a, _ := online(t, r, "alice@example.test/a", nil)
+	r.Unbind(a)
+	r.Unbind(a)
+	b, _ := online(t, r, "alice@example.test/b", nil)
+	if _, err := r.Bind(NewSession(b.JID, &fakeStream{}), true); err != nil {
+		t.Fatal(err)
+	}
+	if want := []string{"alice@example.test/a", "alice@example.test/b"}; !slices.Equal(ended, want) {
+		t.Errorf("ended %v, want %v (once per unbind, and for a replaced session)", ended, want)
+	}
+}
+
+// An IQ handler's After functions run once its reply has been sent, and
+// ToSelf handlers answer for the sender's own account only.
+func TestIQAfterAndSelf(t *testing.T) {
+	r := newTestRouter()
+	_, alice := online(t, r, "alice@example.test/a", p(0))
+	online(t, r, "bob@example.test/pc", p(0))
+	q := stanza.Name{Space: "jabber:iq:roster", Local: "query"}
+	r.HandleIQ(ToSelf, "set", q, func(ctx context.Context, iq *stanza.Element, from, to jid.JID) (*stanza.Element, error) {
+		After(ctx, func() { alice.Send(stanza.New("", "push")) })
+		return nil, nil
+	})
+	iq := stanza.New("", "iq").SetAttr("type", "set").SetAttr("id", "r1").Append(stanza.New(q.Space, q.Local))
+	route(r, iq, "alice@example.test/a")
+	got := alice.take()
+	if len(got) != 2 || got[0].Attr("type") != "result" || got[1].Name.Local != "push" {
+		t.Fatalf("got %v, want the result then the push", got)
+	}
+	iq = stanza.New("", "iq").SetAttr("type", "set").SetAttr("id", "r2").SetAttr("to", "bob@example.test").Append(stanza.New(q.Space, q.Local))
+	route(r, iq, "alice@example.test/a")
+	if got := alice.take(); len(got) != 1 || errorOf(got[0]) != stanza.ServiceUnavailable {
+		t.Fatalf("self handler answered for another account: %v", got)
+	}
+}
+
+func TestSessionValues(t *testing.T) {
+	s := NewSession(jid.MustParse("a@example.test/r"), &fakeStream{})
+	type key struct{}
+	if s.Value(key{}) != nil {
+		t.Fatal("value before set")
+	}
+	s.SetValue(key{}, 42)
+	if s.Value(key{}) != 42 {
+		t.Fatal("value lost")
+	}
+	s.SetValue(key{}, nil)
+	if s.Value(key{}) != nil {
+		t.Fatal("value not deleted")
 	}
 }

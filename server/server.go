@@ -17,6 +17,7 @@ import (
 	"github.com/starling-xmpp/starling/account"
 	"github.com/starling-xmpp/starling/c2s"
 	"github.com/starling-xmpp/starling/config"
+	"github.com/starling-xmpp/starling/module"
 	"github.com/starling-xmpp/starling/router"
 	"github.com/starling-xmpp/starling/sasl"
 	"github.com/starling-xmpp/starling/storage/memory"
@@ -27,6 +28,7 @@ import (
 // Store is everything the server needs from its database.
 type Store interface {
 	account.Store
+	module.Store
 	Credentials(ctx context.Context, host, user string) (sasl.Credentials, error)
 	AccountExists(ctx context.Context, host, user string) (bool, error)
 	Secret(ctx context.Context, name string, size int) ([]byte, error)
@@ -76,6 +78,7 @@ type Server struct {
 	store  Store
 	certs  *tlsconf.Certs
 	router *router.Router
+	host   *module.Host
 	c2s    *c2s.Server
 
 	mu        sync.Mutex
@@ -120,6 +123,11 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger) (*Server, er
 		router:    r,
 		listeners: map[string][]net.Listener{},
 	}
+	s.host = module.NewHost(cfg, r, store, Accounts(cfg, store), log.With("component", "modules"))
+	if err := registerModules(s.host, cfg); err != nil {
+		store.Close()
+		return nil, err
+	}
 	s.c2s = c2s.NewServer(c2s.Options{
 		Config:      cfg,
 		Router:      r,
@@ -127,6 +135,7 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger) (*Server, er
 		Certs:       certs,
 		Secret:      secret,
 		Logger:      log.With("component", "c2s"),
+		Extensions:  s.host,
 	})
 	return s, nil
 }
@@ -191,6 +200,9 @@ func (s *Server) Addrs(kind string) []net.Addr {
 
 // Router returns the router, for tests and in-process extensions.
 func (s *Server) Router() *router.Router { return s.router }
+
+// Host returns the module host, for tests.
+func (s *Server) Host() *module.Host { return s.host }
 
 // Accounts returns the account manager over this server's store.
 func (s *Server) Accounts() *account.Manager { return Accounts(s.cfg, s.store) }
