@@ -294,7 +294,9 @@ func (r *Router) bounce(p *Packet, err *stanza.Error) {
 		return
 	}
 	reply := stanza.ErrorReply(st, err)
-	if !st.HasAttr("to") && !p.To.IsZero() {
+	if !st.HasAttr("to") && !p.To.IsZero() && st.Name.Local != "iq" {
+		// A message treated as sent to the sender's own account answers
+		// from it; IQ replies, like results, echo the absent 'to'.
 		reply.SetAttr("from", p.To.String())
 	}
 	reply.SetAttr("to", p.From.String())
