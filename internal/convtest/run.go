@@ -97,6 +97,12 @@ type actorState struct {
 	def *Actor
 	// Client actors.
 	sess *client.Session
+	// pending holds what arrived while the runner synchronised with
+	// another actor's skip, for the steps that come.
+	pending []*stanza.Element
+	// sent: the actor sent something since its last synchronisation.
+	sent  bool
+	syncs int
 	// Raw actors.
 	conn      net.Conn
 	dec       *xmlstream.Decoder
@@ -137,6 +143,7 @@ func (r *runner) step(st Step) error {
 			return err
 		}
 		if a.sess != nil {
+			a.sent = true
 			return a.sess.SendRaw([]byte(data))
 		}
 		a.conn.SetWriteDeadline(time.Now().Add(recvTimeout))
@@ -159,6 +166,16 @@ func (r *runner) step(st Step) error {
 		return nil
 	case "nothing":
 		return r.nothing(a)
+	case "skip":
+		if a.sess != nil {
+			return r.skip(a)
+		}
+		for range 1000 {
+			if r.nothing(a) == nil {
+				return nil
+			}
+		}
+		return errors.New("never quiet")
 	case "starttls":
 		if a.conn == nil {
 			return errors.New("starts tls is for Raw actors")
@@ -413,7 +430,7 @@ func (r *runner) receive(a *actorState, e expectation) error {
 	if a.sess != nil {
 		ctx, cancel := context.WithTimeout(context.Background(), recvTimeout)
 		defer cancel()
-		el, err := a.sess.Next(ctx)
+		el, err := a.next(ctx)
 		switch e.kind {
 		case "close":
 			if errors.Is(err, xmlstream.ErrStreamEnd) {
@@ -468,12 +485,71 @@ func (r *runner) receive(a *actorState, e expectation) error {
 	return match(e.el, el)
 }
 
+// next returns the Client actor's next element: one kept by a
+// synchronisation first.
+func (a *actorState) next(ctx context.Context) (*stanza.Element, error) {
+	if len(a.pending) > 0 {
+		el := a.pending[0]
+		a.pending = a.pending[1:]
+		return el, nil
+	}
+	return a.sess.Next(ctx)
+}
+
+// skip makes everything that is on its way to Client actor a arrive, and
+// discards it. A server handles each stream's stanzas in order, and
+// everything a stanza causes (deliveries to other local sessions, pushes,
+// presence) is queued before the next one is read; so a ping round trip
+// with each actor that has sent something since its last round trip, then
+// one with a, guarantees that nothing caused so far is still to come: no
+// timing involved. What the other actors receive meanwhile is kept for
+// their next steps.
+func (r *runner) skip(a *actorState) error {
+	for _, name := range r.s.Order {
+		o := r.actors[name]
+		if o != nil && o != a && o.sess != nil && o.sent {
+			if err := r.sync(o, true); err != nil {
+				return fmt.Errorf("synchronising with %s: %w", name, err)
+			}
+		}
+	}
+	a.pending = nil
+	return r.sync(a, false)
+}
+
+// sync does a ping round trip (XEP-0199; any answer will do) with a,
+// keeping what arrives before the answer in a.pending, or dropping it.
+func (r *runner) sync(a *actorState, keep bool) error {
+	a.syncs++
+	id := fmt.Sprintf("convtest-sync-%d", a.syncs)
+	ping := stanza.New("", "iq").SetAttr("type", "get").SetAttr("id", id).Append(stanza.New("urn:xmpp:ping", "ping"))
+	if err := a.sess.Send(ping); err != nil {
+		return err
+	}
+	a.sent = false
+	ctx, cancel := context.WithTimeout(context.Background(), recvTimeout)
+	defer cancel()
+	for range 1000 {
+		el, err := a.sess.Next(ctx)
+		if err != nil {
+			return err
+		}
+		if el.Name.Local == "iq" && el.Attr("id") == id {
+			return nil
+		}
+		if keep {
+			a.pending = append(a.pending, el)
+		}
+	}
+	return errors.New("no answer to the synchronising ping")
+}
+
 func (r *runner) nothing(a *actorState) error {
 	if a.sess != nil {
 		ctx, cancel := context.WithTimeout(context.Background(), quietTime)
 		defer cancel()
 		// Silence, or the end of the stream: either way no element.
-		if el, err := a.sess.Next(ctx); err == nil {
+		if el, err := a.next(ctx); err == nil {
 			return fmt.Errorf("want nothing, got %s", el)
 		}
 		return nil
@@ -494,7 +570,7 @@ func (r *runner) disconnected(a *actorState) error {
 		ctx, cancel := context.WithDeadline(context.Background(), deadline)
 		defer cancel()
 		for {
-			el, err := a.sess.Next(ctx)
+			el, err := a.next(ctx)
 			switch {
 			case errors.Is(err, context.DeadlineExceeded):
 				return errors.New("still connected")

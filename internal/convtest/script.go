@@ -33,6 +33,12 @@
 //	NAME sends:            (indented block sent as is)
 //	NAME receives:         (indented block: a stream header, elements, or </stream:stream>)
 //	NAME receives nothing
+//	NAME skips until quiet (discards what has been caused so far and is on
+//	                        its way to NAME: for setting up state, not for
+//	                        checking. For a Client actor, a ping round trip
+//	                        with each Client actor that sent since its last
+//	                        one, then with NAME; for a Raw actor, until
+//	                        nothing has arrived for a moment)
 //	NAME starts tls        (Raw: TLS handshake on the connection)
 //	NAME authenticates     (Raw with jid and password: stream, STARTTLS, SASL
 //	                        PLAIN and the restart, up to the features that
@@ -82,7 +88,7 @@ type Step struct {
 
 var (
 	reHeader = regexp.MustCompile(`^\[(Client|Raw|Accounts|Config)\]\s*(\w*)\s*$`)
-	reStep   = regexp.MustCompile(`^(\w+) (connects|connects with direct tls|sends:|receives:|receives nothing|starts tls|authenticates|disconnects|drops|is disconnected)$`)
+	reStep   = regexp.MustCompile(`^(\w+) (connects|connects with direct tls|sends:|receives:|receives nothing|skips until quiet|starts tls|authenticates|disconnects|drops|is disconnected)$`)
 )
 
 // Parse reads a script.
@@ -177,6 +183,8 @@ steps:
 			st.Action = "receives"
 		case "receives nothing":
 			st.Action = "nothing"
+		case "skips until quiet":
+			st.Action = "skip"
 		case "starts tls":
 			st.Action = "starttls"
 		case "authenticates":
