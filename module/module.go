@@ -79,6 +79,10 @@ type Host struct {
 	// presence and it has been broadcast (RFC 6121 §4.2): offline
 	// messages are delivered then.
 	InitialPresence Event[*router.Session]
+	// AccountRemoving fires just before the server deletes an account on
+	// its user's request (XEP-0077 §3.2), while its sessions and data
+	// still exist: the roster module cancels its subscriptions then.
+	AccountRemoving Event[jid.JID]
 
 	mu         sync.RWMutex
 	features   map[router.Target][]string
@@ -187,6 +191,17 @@ func (h *Host) PreAuthIQ(ctx context.Context, s c2s.StreamInfo, iq *stanza.Eleme
 	return res, true, err
 }
 
+// PresenceTracker is implemented by a Contacts that also follows the
+// presence each session sends (the roster module).
+type PresenceTracker interface {
+	// LastPresence returns the last available presence s broadcast, or
+	// nil while it is unavailable.
+	LastPresence(s *router.Session) *stanza.Element
+	// DirectedPresence returns the entities s sent directed available
+	// presence to that are not subscribed to it (RFC 6121 §4.6).
+	DirectedPresence(s *router.Session) []jid.JID
+}
+
 // SetContacts installs the roster module's answers.
 func (h *Host) SetContacts(c Contacts) {
 	h.mu.Lock()
@@ -204,6 +219,30 @@ func (h *Host) Subscription(ctx context.Context, user, contact jid.JID) (from, t
 		return false, false, nil
 	}
 	return c.Subscription(ctx, user, contact)
+}
+
+// LastPresence returns the last available presence s broadcast, or nil
+// while it is unavailable or without a roster module.
+func (h *Host) LastPresence(s *router.Session) *stanza.Element {
+	h.mu.RLock()
+	c := h.contacts
+	h.mu.RUnlock()
+	if t, ok := c.(PresenceTracker); ok {
+		return t.LastPresence(s)
+	}
+	return nil
+}
+
+// DirectedPresence returns the entities s sent directed available
+// presence to that are not subscribed to it; none without a roster module.
+func (h *Host) DirectedPresence(s *router.Session) []jid.JID {
+	h.mu.RLock()
+	c := h.contacts
+	h.mu.RUnlock()
+	if t, ok := c.(PresenceTracker); ok {
+		return t.DirectedPresence(s)
+	}
+	return nil
 }
 
 // Event is a typed notification between modules.
