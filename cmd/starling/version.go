@@ -1,26 +1,8 @@
 package main
 
-import "runtime/debug"
+import xepversion "github.com/starling-xmpp/starling/modules/version"
 
-// Version is set at build time with -ldflags "-X main.Version=...".
-var Version = ""
-
-func version() string {
-	if Version != "" {
-		return Version
-	}
-	info, ok := debug.ReadBuildInfo()
-	if !ok {
-		return "devel"
-	}
-	v := info.Main.Version
-	if v == "" || v == "(devel)" {
-		v = "devel"
-	}
-	for _, s := range info.Settings {
-		if s.Key == "vcs.revision" && len(s.Value) >= 12 {
-			v += "+" + s.Value[:12]
-		}
-	}
-	return v
-}
+// version is what `starling version` prints and the server answers to
+// XEP-0092 queries: one source for both. A release build sets it with
+// -ldflags "-X github.com/starling-xmpp/starling/modules/version.Release=1.2.3".
+func version() string { return xepversion.Software() }
