@@ -247,6 +247,7 @@ func (c *Config) check(file string, doc *yaml.Node) error {
 	}
 	positive("roster.max_items", c.Roster.MaxItems)
 	positive("offline.max_messages", c.Offline.MaxMessages)
+	positive("blocking.max_items", c.Blocking.MaxItems)
 	if c.VCard.MaxBytes < 1024 {
 		bad("vcard.max_bytes", "must be at least 1024")
 	}

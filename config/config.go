@@ -44,6 +44,7 @@ type Config struct {
 	Private  SizeLimit       `yaml:"private"`
 	Version  Version         `yaml:"version"`
 	Register Register        `yaml:"register"`
+	Blocking Blocking        `yaml:"blocking"`
 }
 
 // ModuleNames lists the feature modules, each with whether it is on by
@@ -73,6 +74,13 @@ type Offline struct {
 	// MaxMessages is the per-account quota; past it, senders get
 	// resource-constraint.
 	MaxMessages int `yaml:"max_messages"`
+}
+
+// Blocking configures the blocking command (XEP-0191).
+type Blocking struct {
+	// MaxItems bounds the JIDs one account may block; past it, a block
+	// request gets policy-violation.
+	MaxItems int `yaml:"max_items"`
 }
 
 // SizeLimit bounds stored data.
@@ -269,6 +277,7 @@ func Default() *Config {
 		Modules:  maps.Clone(ModuleNames),
 		Roster:   Roster{MaxItems: 1000},
 		Offline:  Offline{MaxMessages: 500},
+		Blocking: Blocking{MaxItems: 10000},
 		VCard:    SizeLimit{MaxBytes: 64 << 10},
 		Private:  SizeLimit{MaxBytes: 64 << 10},
 		Version:  Version{ShowOS: true},
