@@ -5,7 +5,17 @@ import (
 
 	"github.com/starling-xmpp/starling/config"
 	"github.com/starling-xmpp/starling/module"
+	"github.com/starling-xmpp/starling/modules/blocking"
+	"github.com/starling-xmpp/starling/modules/disco"
+	"github.com/starling-xmpp/starling/modules/im"
+	"github.com/starling-xmpp/starling/modules/lastactivity"
+	"github.com/starling-xmpp/starling/modules/offline"
 	"github.com/starling-xmpp/starling/modules/ping"
+	"github.com/starling-xmpp/starling/modules/private"
+	"github.com/starling-xmpp/starling/modules/register"
+	"github.com/starling-xmpp/starling/modules/vcard"
+	"github.com/starling-xmpp/starling/modules/version"
+	"github.com/starling-xmpp/starling/modules/xtime"
 )
 
 // Modules is the explicit list of feature modules, in registration order.
@@ -13,7 +23,17 @@ import (
 // (with its default), and document its switch in starling.example.yaml.
 func Modules() []module.Module {
 	return []module.Module{
+		blocking.Module{},
+		disco.Module{},
+		im.Module{},
+		lastactivity.Module{},
+		offline.Module{},
 		ping.Module{},
+		private.Module{},
+		register.Module{},
+		vcard.Module{},
+		version.Module{},
+		xtime.Module{},
 	}
 }
 
