@@ -8,12 +8,14 @@ import (
 	"encoding/json"
 	"encoding/pem"
 	"errors"
+	"fmt"
 	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"runtime"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -24,19 +26,46 @@ import (
 	"github.com/starling-xmpp/starling/stanza"
 )
 
-// buildBinary compiles cmd/starling into a temporary directory.
+var (
+	binOnce sync.Once
+	binPath string
+	binErr  error
+)
+
+// buildBinary compiles cmd/starling once per test process into a directory
+// removed by TestMain.
 func buildBinary(t *testing.T) string {
 	t.Helper()
-	bin := filepath.Join(t.TempDir(), "starling")
-	goTool := filepath.Join(runtime.GOROOT(), "bin", "go")
-	if _, err := os.Stat(goTool); err != nil {
-		goTool = "go"
+	binOnce.Do(func() {
+		dir, err := os.MkdirTemp("", "starling-bin-")
+		if err != nil {
+			binErr = err
+			return
+		}
+		binDir = dir
+		binPath = filepath.Join(dir, "starling")
+		goTool := filepath.Join(runtime.GOROOT(), "bin", "go")
+		if _, err := os.Stat(goTool); err != nil {
+			goTool = "go"
+		}
+		if out, err := exec.Command(goTool, "build", "-o", binPath, ".").CombinedOutput(); err != nil {
+			binErr = fmt.Errorf("go build: %v\n%s", err, out)
+		}
+	})
+	if binErr != nil {
+		t.Fatal(binErr)
 	}
-	cmd := exec.Command(goTool, "build", "-o", bin, ".")
-	if out, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
+	return binPath
+}
+
+var binDir string
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if binDir != "" {
+		os.RemoveAll(binDir)
 	}
-	return bin
+	os.Exit(code)
 }
 
 // TestEndToEnd is the README's first session, scripted: build the binary,
@@ -70,63 +99,15 @@ sasl:
 		}
 	}
 
-	srv := exec.Command(bin, "serve", "-c", cfgPath)
-	stderr, err := srv.StderrPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := srv.Start(); err != nil {
-		t.Fatal(err)
-	}
-	exited := make(chan struct{})
-	var exitErr error
-	go func() { exitErr = srv.Wait(); close(exited) }()
-	t.Cleanup(func() {
-		select {
-		case <-exited:
-		default:
-			srv.Process.Kill()
-			<-exited
-		}
-	})
-
-	// The JSON log says where it listens.
-	addrs := map[string]string{}
-	lines := bufio.NewScanner(stderr)
-	deadline := time.AfterFunc(20*time.Second, func() { srv.Process.Kill() })
-	for len(addrs) < 2 && lines.Scan() {
-		var rec struct{ Msg, Kind, Addr string }
-		if json.Unmarshal(lines.Bytes(), &rec) == nil && rec.Msg == "listening" {
-			addrs[rec.Kind] = rec.Addr
-		}
-	}
-	deadline.Stop()
-	if addrs["c2s"] == "" {
-		t.Fatalf("no listening address in the log (%v)", lines.Err())
-	}
-	go io.Copy(io.Discard, stderr)
-
-	// Trust the self-signed certificate generated in data_dir.
-	pool := x509.NewCertPool()
-	for _, kind := range []string{"ecdsa", "rsa"} {
-		data, err := os.ReadFile(filepath.Join(dir, "data", "selfsigned-"+kind+".pem"))
-		if err != nil {
-			t.Fatalf("generated certificate: %v", err)
-		}
-		block, _ := pem.Decode(data)
-		cert, err := x509.ParseCertificate(block.Bytes)
-		if err != nil {
-			t.Fatal(err)
-		}
-		pool.AddCert(cert)
-	}
+	srv := startServe(t, bin, cfgPath)
+	pool := trustSelfSigned(t, filepath.Join(dir, "data"))
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
 	login := func(addr, res string) *client.Session {
 		s, err := client.Dial(ctx, client.Config{
 			JID:       jid.MustParse(addr + "/" + res),
 			Password:  "pw-" + addr,
-			Addr:      addrs["c2s"],
+			Addr:      srv.addrs["c2s"],
 			TLS:       &tls.Config{RootCAs: pool, ServerName: "localhost"},
 			Mechanism: sasl.SCRAMSHA256,
 			Lang:      "en",
@@ -142,11 +123,9 @@ sasl:
 		t.Fatalf("alice: TLS %v, mechanism %s", alice.TLS() != nil, alice.Mechanism())
 	}
 	bob.Send(stanza.New("", "presence"))
-	// Wait until bob's presence is processed: a request to his own
-	// account is answered after it.
-	bob.Send(stanza.New("", "iq").SetAttr("type", "get").SetAttr("id", "sync").Append(stanza.New("urn:example:sync", "q")))
-	if el, err := bob.Recv(ctx); err != nil || el.Attr("id") != "sync" {
-		t.Fatalf("sync: %v %v", el, err)
+	// Wait until bob's presence is processed: the server reflects it.
+	if el, err := bob.Recv(ctx); err != nil || el.Name.Local != "presence" {
+		t.Fatalf("own presence: %v %v", el, err)
 	}
 	send := func(from *client.Session, to, body string) {
 		m := stanza.New("", "message").SetAttr("to", to).SetAttr("type", "chat").Append(stanza.New("", "body").AppendText(body))
@@ -166,7 +145,7 @@ sasl:
 	}
 
 	// SIGTERM: clients are told, the process exits 0.
-	srv.Process.Signal(syscall.SIGTERM)
+	srv.cmd.Process.Signal(syscall.SIGTERM)
 	_, err = alice.Recv(ctx)
 	var se *stanza.StreamError
 	if !errors.As(err, &se) || se.Condition != stanza.StreamSystemShutdown {
@@ -174,17 +153,87 @@ sasl:
 	}
 	alice.Close()
 	bob.Close()
-	select {
-	case <-exited:
-		if exitErr != nil {
-			t.Errorf("starling serve exited with %v", exitErr)
-		}
-	case <-time.After(15 * time.Second):
-		t.Fatal("starling serve did not exit after SIGTERM")
+	if err := srv.wait(15 * time.Second); err != nil {
+		t.Errorf("starling serve after SIGTERM: %v", err)
 	}
 	// The accounts are in the database for the next start.
 	out, err := exec.Command(bin, "user", "list", "-c", cfgPath).CombinedOutput()
 	if err != nil || string(out) != "alice@localhost\nbob@localhost\n" {
 		t.Errorf("user list: %v %q", err, out)
 	}
+}
+
+// serve is a running `starling serve` process.
+type serve struct {
+	cmd     *exec.Cmd
+	addrs   map[string]string // listener kind → address, from the log
+	exited  chan struct{}
+	exitErr error
+}
+
+// startServe runs `starling serve -c cfgPath` and waits until its JSON log
+// names the c2s listener. The process is killed at cleanup if still running.
+func startServe(t *testing.T, bin, cfgPath string) *serve {
+	t.Helper()
+	s := &serve{cmd: exec.Command(bin, "serve", "-c", cfgPath), addrs: map[string]string{}, exited: make(chan struct{})}
+	stderr, err := s.cmd.StderrPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	go func() { s.exitErr = s.cmd.Wait(); close(s.exited) }()
+	t.Cleanup(func() {
+		select {
+		case <-s.exited:
+		default:
+			s.cmd.Process.Kill()
+			<-s.exited
+		}
+	})
+	lines := bufio.NewScanner(stderr)
+	deadline := time.AfterFunc(20*time.Second, func() { s.cmd.Process.Kill() })
+	for s.addrs["c2s"] == "" && lines.Scan() {
+		var rec struct{ Msg, Kind, Addr string }
+		if json.Unmarshal(lines.Bytes(), &rec) == nil && rec.Msg == "listening" {
+			s.addrs[rec.Kind] = rec.Addr
+		}
+	}
+	deadline.Stop()
+	if s.addrs["c2s"] == "" {
+		t.Fatalf("no listening address in the log (%v)", lines.Err())
+	}
+	go io.Copy(io.Discard, stderr)
+	return s
+}
+
+// wait waits up to d for the process to exit and returns its exit error.
+func (s *serve) wait(d time.Duration) error {
+	select {
+	case <-s.exited:
+		return s.exitErr
+	case <-time.After(d):
+		return errors.New("did not exit")
+	}
+}
+
+// trustSelfSigned returns a pool with the certificates `starling serve`
+// generated in dataDir.
+func trustSelfSigned(t *testing.T, dataDir string) *x509.CertPool {
+	t.Helper()
+	pool := x509.NewCertPool()
+	for _, kind := range []string{"ecdsa", "rsa"} {
+		data, err := os.ReadFile(filepath.Join(dataDir, "selfsigned-"+kind+".pem"))
+		if err != nil {
+			t.Fatalf("generated certificate: %v", err)
+		}
+		block, _ := pem.Decode(data)
+		cert, err := x509.ParseCertificate(block.Bytes)
+		if err != nil {
+			t.Fatal(err)
+		}
+		pool.AddCert(cert)
+	}
+	return pool
 }

@@ -64,7 +64,42 @@ func TestSlixmppStrictChannelBinding(t *testing.T) {
 	}
 }
 
+// TestSlixmppIM: slixmpp's roster and presence handling against Starling's
+// (seed 11, 12, 13): a subscription handshake to 'both' with slixmpp's
+// automatic approval, a presence change, a roster edit and its push, and an
+// offline message (XEP-0160) with its delay stamp.
+func TestSlixmppIM(t *testing.T) {
+	py := python(t, "slixmpp", "python3-slixmpp")
+	out, err := runScript(t, py, "", "testdata/slixmpp_im.py", "alice@localhost", "bob@localhost", "correct horse")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{
+		"alice: subscription to bob is both",
+		"bob: subscription to alice is both",
+		"alice: bob@localhost/slix is dnd: in a meeting",
+		"alice: bob is named Bobby in ['Friends']",
+		"bob: offline message 'Call me when you are out' from alice@localhost/slix stamped yes",
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("want %q in the output", want)
+		}
+	}
+}
+
 func runSlixmpp(t *testing.T, py, config, tlsArg string) (string, error) {
+	t.Helper()
+	args := []string{"alice@localhost/slix", "bob@localhost/slix", "correct horse"}
+	if tlsArg != "" {
+		args = append(args, tlsArg)
+	}
+	return runScript(t, py, config, "testdata/slixmpp_chat.py", args...)
+}
+
+// runScript starts a server with alice and bob, and runs a slixmpp script
+// with the server's host, port and CA file followed by args. The script
+// prints "ok" when its conversation succeeded.
+func runScript(t *testing.T, py, config, script string, args ...string) (string, error) {
 	t.Helper()
 	srv := testserver.Start(t, config)
 	srv.AddUser(t, "alice@localhost", "correct horse")
@@ -82,17 +117,13 @@ func runSlixmpp(t *testing.T, py, config, tlsArg string) (string, error) {
 	host, port, _ := strings.Cut(srv.Addr, ":")
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	args := []string{"testdata/slixmpp_chat.py", host, port, ca, "alice@localhost/slix", "bob@localhost/slix", "correct horse"}
-	if tlsArg != "" {
-		args = append(args, tlsArg)
-	}
-	out, err := exec.CommandContext(ctx, py, args...).CombinedOutput()
+	out, err := exec.CommandContext(ctx, py, append([]string{script, host, port, ca}, args...)...).CombinedOutput()
 	t.Logf("slixmpp:\n%s", out)
 	if err == nil && !strings.Contains(string(out), "\nok\n") {
 		err = errors.New("slixmpp did not finish its conversation")
 	}
 	if err != nil {
-		return string(out), fmt.Errorf("slixmpp chat failed: %w", err)
+		return string(out), fmt.Errorf("%s failed: %w", filepath.Base(script), err)
 	}
 	return string(out), nil
 }
