@@ -56,9 +56,26 @@ package convtest
 
 import (
 	"fmt"
+	"maps"
 	"regexp"
+	"slices"
 	"strings"
 )
+
+// stepActions maps each step's wording to its action and argument.
+var stepActions = map[string][2]string{
+	"connects":                 {"connects", ""},
+	"connects with direct tls": {"connects", "direct tls"},
+	"sends:":                   {"sends", ""},
+	"receives:":                {"receives", ""},
+	"receives nothing":         {"nothing", ""},
+	"skips until quiet":        {"skip", ""},
+	"starts tls":               {"starttls", ""},
+	"authenticates":            {"authenticates", ""},
+	"disconnects":              {"disconnects", ""},
+	"drops":                    {"drops", ""},
+	"is disconnected":          {"disconnected", ""},
+}
 
 // Script is a parsed conversation.
 type Script struct {
@@ -88,7 +105,7 @@ type Step struct {
 
 var (
 	reHeader = regexp.MustCompile(`^\[(Client|Raw|Accounts|Config)\]\s*(\w*)\s*$`)
-	reStep   = regexp.MustCompile(`^(\w+) (connects|connects with direct tls|sends:|receives:|receives nothing|skips until quiet|starts tls|authenticates|disconnects|drops|is disconnected)$`)
+	reStep   = regexp.MustCompile(`^(\w+) (` + strings.Join(slices.Sorted(maps.Keys(stepActions)), "|") + `)$`)
 )
 
 // Parse reads a script.
@@ -172,30 +189,7 @@ steps:
 			return nil, bad(i, "unknown actor %q", m[1])
 		}
 		st := Step{Line: i + 1, Actor: m[1]}
-		switch m[2] {
-		case "connects":
-			st.Action = "connects"
-		case "connects with direct tls":
-			st.Action, st.Arg = "connects", "direct tls"
-		case "sends:":
-			st.Action = "sends"
-		case "receives:":
-			st.Action = "receives"
-		case "receives nothing":
-			st.Action = "nothing"
-		case "skips until quiet":
-			st.Action = "skip"
-		case "starts tls":
-			st.Action = "starttls"
-		case "authenticates":
-			st.Action = "authenticates"
-		case "disconnects":
-			st.Action = "disconnects"
-		case "drops":
-			st.Action = "drops"
-		case "is disconnected":
-			st.Action = "disconnected"
-		}
+		st.Action, st.Arg = stepActions[m[2]][0], stepActions[m[2]][1]
 		i++
 		if st.Action == "sends" || st.Action == "receives" {
 			st.Data, _ = block()
