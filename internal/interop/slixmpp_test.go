@@ -66,8 +66,9 @@ func TestSlixmppStrictChannelBinding(t *testing.T) {
 
 // TestSlixmppIM: slixmpp's roster and presence handling against Starling's
 // (seed 11, 12, 13): a subscription handshake to 'both' with slixmpp's
-// automatic approval, a presence change, a roster edit and its push, and an
-// offline message (XEP-0160) with its delay stamp.
+// automatic approval, a presence change, a roster edit and its push, a chat
+// to the bare JID and its answer, and an offline message (XEP-0160) with
+// its delay stamp.
 func TestSlixmppIM(t *testing.T) {
 	py := python(t, "slixmpp", "python3-slixmpp")
 	out, err := runScript(t, py, "", "testdata/slixmpp_im.py", "alice@localhost", "bob@localhost", "correct horse")
@@ -79,6 +80,7 @@ func TestSlixmppIM(t *testing.T) {
 		"bob: subscription to alice is both",
 		"alice: bob@localhost/slix is dnd: in a meeting",
 		"alice: bob is named Bobby in ['Friends']",
+		"bob: got 'Lunch at noon?'; alice: got 'Yes, see you there' from bob@localhost/slix",
 		"bob: offline message 'Call me when you are out' from alice@localhost/slix stamped yes",
 	} {
 		if !strings.Contains(out, want) {

@@ -4,7 +4,8 @@ Usage: slixmpp_im.py HOST PORT CAFILE ALICE_BARE BOB_BARE PASSWORD
 
 Alice asks for Bob's presence; Bob's slixmpp approves and asks back, so the
 subscription becomes mutual. Bob changes his presence and Alice sees it.
-Alice renames Bob in her roster and the roster push arrives. Bob logs out;
+Alice renames Bob in her roster and the roster push arrives. They chat.
+Bob logs out;
 Alice writes to him; when Bob logs in again the message is delivered with a
 delay stamp. Prints one line per step, then "ok"; exits 1 on failure or
 after a timeout.
@@ -96,6 +97,13 @@ async def main():
     await alice.update_roster(BOB, name="Bobby", groups=["Friends"])
     await until("the roster push", lambda: alice.client_roster[BOB]["name"] == "Bobby")
     print(f"alice: bob is named {alice.client_roster[BOB]['name']} in {alice.client_roster[BOB]['groups']}", flush=True)
+
+    # Messages between contacts, to the bare JID (RFC 6121 §8.5.2).
+    alice.send_message(mto=BOB, mbody="Lunch at noon?", mtype="chat")
+    msg = await asyncio.wait_for(bob.messages.get(), 10)
+    bob.send_message(mto=msg["from"], mbody="Yes, see you there", mtype="chat")
+    answer = await asyncio.wait_for(alice.messages.get(), 10)
+    print(f"bob: got {msg['body']!r}; alice: got {answer['body']!r} from {answer['from']}", flush=True)
 
     # Offline message (XEP-0160).
     bob.disconnect()
