@@ -4,58 +4,19 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"log/slog"
 	"slices"
 	"strings"
 	"sync"
 	"testing"
 
 	"github.com/starling-xmpp/starling/config"
+	"github.com/starling-xmpp/starling/internal/moduletest"
 	"github.com/starling-xmpp/starling/jid"
 	"github.com/starling-xmpp/starling/module"
 	"github.com/starling-xmpp/starling/router"
 	"github.com/starling-xmpp/starling/stanza"
 	"github.com/starling-xmpp/starling/storage/memory"
-	"github.com/starling-xmpp/starling/xmlstream"
 )
-
-// stream records what the router delivers to a session.
-type stream struct {
-	mu  sync.Mutex
-	got []*stanza.Element
-}
-
-func (s *stream) Send(el *stanza.Element) bool {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.got = append(s.got, el)
-	return true
-}
-
-func (s *stream) Replaced(*router.Session)  {}
-func (s *stream) Close(*stanza.StreamError) {}
-
-func (s *stream) take() []*stanza.Element {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	g := s.got
-	s.got = nil
-	return g
-}
-
-type accounts map[string]bool
-
-func (a accounts) AccountExists(_ context.Context, host, user string) (bool, error) {
-	return a[user+"@"+host], nil
-}
-
-// contacts is a fake roster: "user contact" pairs where contact is
-// subscribed to user's presence.
-type contacts map[string]bool
-
-func (c contacts) Subscription(_ context.Context, user, contact jid.JID) (from, to bool, err error) {
-	return c[user.String()+" "+contact.String()], false, nil
-}
 
 // failing is a store whose key-value maps can be switched off.
 type failing struct {
@@ -103,7 +64,7 @@ type env struct {
 	h       *module.Host
 	svc     *service
 	store   *failing
-	streams map[string]*stream
+	streams map[string]*moduletest.Stream
 	sess    map[string]*router.Session
 }
 
@@ -111,26 +72,18 @@ func newEnv(t *testing.T, max int) *env {
 	t.Helper()
 	cfg := config.Default()
 	cfg.Hosts = []string{"example.test"}
-	r := router.New(router.Config{
-		Hosts:    cfg.Hosts,
-		Accounts: accounts{"alice@example.test": true, "bob@example.test": true, "carol@example.test": true},
-	})
+	h := moduletest.NewHost(cfg, moduletest.Accounts{"alice@example.test": true, "bob@example.test": true, "carol@example.test": true})
 	store := &failing{Store: memory.New()}
-	h := module.NewHost(cfg, r, store, nil, slog.New(slog.DiscardHandler))
-	e := &env{t: t, r: r, h: h, store: store, streams: map[string]*stream{}, sess: map[string]*router.Session{}}
+	h.Store = store
+	e := &env{t: t, r: h.Router, h: h, store: store, streams: map[string]*moduletest.Stream{}, sess: map[string]*router.Session{}}
 	e.svc = register(h, max)
 	return e
 }
 
 // bind binds full JID j, available or not.
-func (e *env) bind(j string, available bool) *stream {
+func (e *env) bind(j string, available bool) *moduletest.Stream {
 	e.t.Helper()
-	st := &stream{}
-	s := router.NewSession(jid.MustParse(j), st)
-	if _, err := e.r.Bind(s, false); err != nil {
-		e.t.Fatal(err)
-	}
-	e.r.SetPresence(s, available, 0)
+	s, st := moduletest.Bind(e.t, e.r, j, available)
 	e.streams[j], e.sess[j] = st, s
 	return st
 }
@@ -139,19 +92,10 @@ func (e *env) unbind(j string) {
 	e.r.Unbind(e.sess[j])
 }
 
-func parse(t *testing.T, s string) *stanza.Element {
-	t.Helper()
-	el, err := xmlstream.Parse([]byte(s), stanza.NSClient, xmlstream.Limits{})
-	if err != nil {
-		t.Fatalf("%s: %v", s, err)
-	}
-	return el
-}
-
 // send routes xml as the client from sends it: stamped, to parsed.
 func (e *env) send(from, xml string) {
 	e.t.Helper()
-	el := parse(e.t, xml)
+	el := moduletest.Parse(e.t, xml)
 	el.SetAttr("from", from)
 	var to jid.JID
 	if el.HasAttr("to") {
@@ -164,12 +108,12 @@ func (e *env) send(from, xml string) {
 // attribute value "*" in want matches anything.
 func (e *env) expect(j string, want ...string) {
 	e.t.Helper()
-	got := e.streams[j].take()
+	got := e.streams[j].Take()
 	if len(got) != len(want) {
 		e.t.Fatalf("%s received %d stanzas, want %d:\n got %v\nwant %v", j, len(got), len(want), got, want)
 	}
 	for i := range want {
-		if err := match(parse(e.t, want[i]), got[i]); err != nil {
+		if err := match(moduletest.Parse(e.t, want[i]), got[i]); err != nil {
 			e.t.Fatalf("%s stanza %d: %v\nwant %s\n got %s", j, i, err, want[i], got[i])
 		}
 	}
@@ -293,9 +237,9 @@ func TestCommandErrors(t *testing.T) {
 			e := newEnv(t, 2)
 			e.bind(alice, true)
 			e.send(alice, "<iq type='get' id='l'><blocklist xmlns='urn:xmpp:blocking'/></iq>")
-			e.streams[alice].take()
+			e.streams[alice].Take()
 			e.send(alice, tt.iq)
-			got := e.streams[alice].take()
+			got := e.streams[alice].Take()
 			if len(got) != 1 {
 				t.Fatalf("got %d stanzas, want one error: %v", len(got), got)
 			}
@@ -348,9 +292,9 @@ func TestListAndPushes(t *testing.T) {
 	e.expect(alice3, "<iq type='set' id='*' to='"+alice3+"'>"+push+"</iq>")
 
 	e.send(alice, "<iq type='set' id='b2'><block xmlns='urn:xmpp:blocking'><item jid='capulet.net'/></block></iq>")
-	e.streams[alice].take()
-	e.streams[alice2].take()
-	e.streams[alice3].take()
+	e.streams[alice].Take()
+	e.streams[alice2].Take()
+	e.streams[alice3].Take()
 
 	e.send(alice, "<iq type='set' id='u2'><unblock xmlns='urn:xmpp:blocking'/></iq>")
 	e.expect(alice, "<iq type='result' id='u2' to='"+alice+"'/>", "<iq type='set' id='*' to='"+alice+"'><unblock xmlns='urn:xmpp:blocking'/></iq>")
@@ -364,7 +308,7 @@ func TestListAndPushes(t *testing.T) {
 
 	// Pushes carry distinct ids.
 	e.send(alice, "<iq type='set' id='b3'><block xmlns='urn:xmpp:blocking'><item jid='x@y.test'/></block></iq>")
-	a, b := e.streams[alice].take(), e.streams[alice2].take()
+	a, b := e.streams[alice].Take(), e.streams[alice2].Take()
 	if len(a) != 2 || len(b) != 1 || a[1].Attr("id") == b[0].Attr("id") {
 		t.Errorf("pushes %v and %v: want one each, with different ids", a, b)
 	}
@@ -413,7 +357,7 @@ func TestInbound(t *testing.T) {
 			e.bind(bob, true)
 			e.block(tt.block)
 			e.send(tt.from, tt.stanza)
-			got := e.streams[alice].take()
+			got := e.streams[alice].Take()
 			if tt.deliver != (len(got) == 1) {
 				t.Errorf("alice received %v, want delivered=%v", got, tt.deliver)
 			}
@@ -463,7 +407,7 @@ func TestOutbound(t *testing.T) {
 			e.bind(bob, true)
 			e.block(tt.block)
 			e.send(alice, tt.stanza)
-			got := e.streams[bob].take()
+			got := e.streams[bob].Take()
 			if tt.deliver != (len(got) == 1) {
 				t.Errorf("bob received %v, want delivered=%v", got, tt.deliver)
 			}
@@ -510,7 +454,7 @@ func TestGenerated(t *testing.T) {
 	for _, typ := range []string{"unsubscribe", "unsubscribed"} {
 		e.r.Send(ctx, pres("alice@example.test", "bob@example.test").SetAttr("type", typ), jid.MustParse("alice@example.test"), jid.MustParse("bob@example.test"))
 	}
-	if got := e.streams[bob].take(); len(got) != 2 {
+	if got := e.streams[bob].Take(); len(got) != 2 {
 		t.Errorf("bob received %v, want the unsubscribe and the unsubscribed", got)
 	}
 	e.r.Send(ctx, pres("alice@example.test", "bob@example.test").SetAttr("type", "subscribed"), jid.MustParse("alice@example.test"), jid.MustParse("bob@example.test"))
@@ -528,7 +472,8 @@ func TestGenerated(t *testing.T) {
 // item still blocks the entity.
 func TestPresenceOnBlockAndUnblock(t *testing.T) {
 	e := newEnv(t, 0)
-	e.h.SetContacts(contacts{"alice@example.test bob@example.test": true})
+	// bob is subscribed to alice's presence.
+	e.h.SetContacts(moduletest.Contacts{Subs: map[string]map[string][2]bool{"alice@example.test": {"bob@example.test": {true, false}}}})
 	e.bind(alice, true)
 	e.bind(alice2, false) // not available: sends nothing
 	e.bind(bob, true)
@@ -593,11 +538,11 @@ func TestCache(t *testing.T) {
 		t.Error("alice's list still cached after her last session")
 	}
 	// The block outlives the sessions.
-	e.streams[bob].take()
+	e.streams[bob].Take()
 	e.bind(alice, true)
 	e.send(bob, "<message to='"+alice+"' type='chat' id='m2'/>")
 	e.expect(alice)
-	if got := e.streams[bob].take(); len(got) != 1 || stanza.ParseError(got[0]).Condition != stanza.ServiceUnavailable {
+	if got := e.streams[bob].Take(); len(got) != 1 || stanza.ParseError(got[0]).Condition != stanza.ServiceUnavailable {
 		t.Errorf("bob got %v, want service-unavailable", got)
 	}
 	// The push mark ends with the session.
@@ -620,7 +565,7 @@ func TestStoreFailure(t *testing.T) {
 	e.store.down(true)
 	e.send(alice, "<iq type='set' id='b'><block xmlns='urn:xmpp:blocking'><item jid='carol@example.test'/></block></iq>")
 	e.send(alice, "<iq type='get' id='l'><blocklist xmlns='urn:xmpp:blocking'/></iq>")
-	for _, el := range e.streams[alice].take() {
+	for _, el := range e.streams[alice].Take() {
 		if se := stanza.ParseError(el); se == nil || se.Condition != stanza.InternalServerError {
 			t.Errorf("got %s, want internal-server-error", el)
 		}
@@ -628,7 +573,7 @@ func TestStoreFailure(t *testing.T) {
 	e.send(bob, "<message to='"+alice+"' type='chat' id='m'/>")
 	e.send(bob, "<presence to='"+alice+"'/>")
 	e.expect(alice)
-	if got := e.streams[bob].take(); len(got) != 1 || stanza.ParseError(got[0]).Condition != stanza.InternalServerError {
+	if got := e.streams[bob].Take(); len(got) != 1 || stanza.ParseError(got[0]).Condition != stanza.InternalServerError {
 		t.Errorf("bob got %v, want one internal-server-error", got)
 	}
 	// A failed change leaves nothing half-cached: once the store is
@@ -637,7 +582,7 @@ func TestStoreFailure(t *testing.T) {
 	e.block("bob@example.test")
 	e.store.down(true)
 	e.send(alice, "<iq type='set' id='b'><block xmlns='urn:xmpp:blocking'><item jid='carol@example.test'/></block></iq>")
-	e.streams[alice].take()
+	e.streams[alice].Take()
 	if _, ok := e.svc.lists.cached(jid.MustParse("alice@example.test")); ok {
 		t.Error("list still cached after a failed change")
 	}
@@ -668,11 +613,11 @@ func TestConcurrent(t *testing.T) {
 	for i := range 20 {
 		wg.Go(func() {
 			j := fmt.Sprintf("u%d@x.test", i)
-			e.r.Route(context.Background(), parse(t, "<iq type='set' id='b'><block xmlns='urn:xmpp:blocking'><item jid='"+j+"'/></block></iq>"), jid.MustParse(alice), jid.JID{})
+			e.r.Route(context.Background(), moduletest.Parse(t, "<iq type='set' id='b'><block xmlns='urn:xmpp:blocking'><item jid='"+j+"'/></block></iq>"), jid.MustParse(alice), jid.JID{})
 			if i%2 == 0 {
-				e.r.Route(context.Background(), parse(t, "<iq type='set' id='u'><unblock xmlns='urn:xmpp:blocking'><item jid='"+j+"'/></unblock></iq>"), jid.MustParse(alice), jid.JID{})
+				e.r.Route(context.Background(), moduletest.Parse(t, "<iq type='set' id='u'><unblock xmlns='urn:xmpp:blocking'><item jid='"+j+"'/></unblock></iq>"), jid.MustParse(alice), jid.JID{})
 			}
-			e.r.Route(context.Background(), parse(t, "<message to='"+alice+"' type='chat'/>"), jid.MustParse(bob), jid.MustParse(alice))
+			e.r.Route(context.Background(), moduletest.Parse(t, "<message to='"+alice+"' type='chat'/>"), jid.MustParse(bob), jid.MustParse(alice))
 		})
 	}
 	wg.Wait()

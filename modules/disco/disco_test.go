@@ -5,59 +5,17 @@ import (
 	"errors"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
 
 	"github.com/starling-xmpp/starling/c2s"
 	"github.com/starling-xmpp/starling/config"
+	"github.com/starling-xmpp/starling/internal/moduletest"
 	"github.com/starling-xmpp/starling/jid"
 	"github.com/starling-xmpp/starling/module"
 	"github.com/starling-xmpp/starling/modules/ping"
 	"github.com/starling-xmpp/starling/router"
 	"github.com/starling-xmpp/starling/stanza"
-	"github.com/starling-xmpp/starling/storage/memory"
 )
-
-// fakeStream records what the router sends to a session.
-type fakeStream struct {
-	mu  sync.Mutex
-	got []*stanza.Element
-}
-
-func (f *fakeStream) Send(el *stanza.Element) bool {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	f.got = append(f.got, el)
-	return true
-}
-
-func (f *fakeStream) Replaced(*router.Session)  {}
-func (f *fakeStream) Close(*stanza.StreamError) {}
-
-func (f *fakeStream) take() []*stanza.Element {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	g := f.got
-	f.got = nil
-	return g
-}
-
-type accounts map[string]bool
-
-func (a accounts) AccountExists(_ context.Context, host, user string) (bool, error) {
-	return a[user+"@"+host], nil
-}
-
-// contacts is a fake roster: subs[user][contact] is the subscription.
-type contacts struct {
-	subs map[string]map[string][2]bool
-	err  error
-}
-
-func (c contacts) Subscription(_ context.Context, user, contact jid.JID) (from, to bool, err error) {
-	s := c.subs[user.String()][contact.String()]
-	return s[0], s[1], c.err
-}
 
 // fakeModule registers an IQ handler and a bare feature, as any module
 // might.
@@ -79,11 +37,7 @@ func newHost(t *testing.T, mods ...module.Module) *module.Host {
 	t.Helper()
 	cfg := config.Default()
 	cfg.Hosts = []string{"example.test"}
-	r := router.New(router.Config{
-		Hosts:    cfg.Hosts,
-		Accounts: accounts{"alice@example.test": true, "bob@example.test": true, "carol@example.test": true},
-	})
-	h := module.NewHost(cfg, r, memory.New(), nil, nil)
+	h := moduletest.NewHost(cfg, moduletest.Accounts{"alice@example.test": true, "bob@example.test": true, "carol@example.test": true})
 	for _, m := range mods {
 		if err := m.Register(h); err != nil {
 			t.Fatalf("register %s: %v", m.Name(), err)
@@ -93,19 +47,14 @@ func newHost(t *testing.T, mods ...module.Module) *module.Host {
 }
 
 // bind binds full JID j, available or not.
-func bind(t *testing.T, h *module.Host, j string, available bool) *fakeStream {
+func bind(t *testing.T, h *module.Host, j string, available bool) *moduletest.Stream {
 	t.Helper()
-	fs := &fakeStream{}
-	s := router.NewSession(jid.MustParse(j), fs)
-	if _, err := h.Router.Bind(s, false); err != nil {
-		t.Fatalf("bind %s: %v", j, err)
-	}
-	h.Router.SetPresence(s, available, 0)
+	_, fs := moduletest.Bind(t, h.Router, j, available)
 	return fs
 }
 
 // ask routes an IQ get from a bound full JID and returns the one reply.
-func ask(t *testing.T, h *module.Host, fs *fakeStream, from, to string, payload *stanza.Element) *stanza.Element {
+func ask(t *testing.T, h *module.Host, fs *moduletest.Stream, from, to string, payload *stanza.Element) *stanza.Element {
 	t.Helper()
 	iq := stanza.New("", "iq").SetAttr("type", "get").SetAttr("id", "q1").SetAttr("from", from).Append(payload)
 	var toJID jid.JID
@@ -114,7 +63,7 @@ func ask(t *testing.T, h *module.Host, fs *fakeStream, from, to string, payload 
 		toJID = jid.MustParse(to)
 	}
 	h.Router.Route(context.Background(), iq, jid.MustParse(from), toJID)
-	got := fs.take()
+	got := fs.Take()
 	if len(got) != 1 {
 		t.Fatalf("got %d replies, want 1: %v", len(got), got)
 	}
@@ -258,7 +207,7 @@ func TestCapsStreamFeature(t *testing.T) {
 
 func TestAccount(t *testing.T) {
 	h := newHost(t, Module{}, ping.Module{}, fakeModule{})
-	h.SetContacts(contacts{subs: map[string]map[string][2]bool{
+	h.SetContacts(moduletest.Contacts{Subs: map[string]map[string][2]bool{
 		"alice@example.test": {
 			"bob@example.test":   {true, false}, // bob may see alice
 			"carol@example.test": {false, true}, // alice sees carol, not the reverse
@@ -274,7 +223,7 @@ func TestAccount(t *testing.T) {
 	identity := []string{"account/registered/"}
 	tests := []struct {
 		name     string
-		fs       *fakeStream
+		fs       *moduletest.Stream
 		from, to string
 		payload  *stanza.Element
 		want     parsed
@@ -323,7 +272,7 @@ func TestAccount(t *testing.T) {
 // A failing roster is an internal error, never an answer.
 func TestAccountSubscriptionError(t *testing.T) {
 	h := newHost(t, Module{})
-	h.SetContacts(contacts{err: errors.New("roster store down")})
+	h.SetContacts(moduletest.Contacts{Err: errors.New("roster store down")})
 	bob := bind(t, h, "bob@example.test/b", true)
 	for _, ns := range []string{NSInfo, NSItems} {
 		got := parse(t, ask(t, h, bob, "bob@example.test/b", "alice@example.test", query(ns, "")))

@@ -4,15 +4,13 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"log/slog"
 	"strings"
-	"sync"
 	"testing"
 
 	"github.com/starling-xmpp/starling/account"
 	"github.com/starling-xmpp/starling/config"
+	"github.com/starling-xmpp/starling/internal/moduletest"
 	"github.com/starling-xmpp/starling/jid"
-	"github.com/starling-xmpp/starling/module"
 	"github.com/starling-xmpp/starling/router"
 	"github.com/starling-xmpp/starling/stanza"
 	"github.com/starling-xmpp/starling/storage/memory"
@@ -140,34 +138,12 @@ func parseTable(t *testing.T, text string) []row {
 	return rows
 }
 
-// stream records what a session receives.
-type stream struct {
-	mu  sync.Mutex
-	got []*stanza.Element
-}
-
-func (s *stream) Send(el *stanza.Element) bool {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.got = append(s.got, el)
-	return true
-}
-func (s *stream) Replaced(*router.Session)  {}
-func (s *stream) Close(*stanza.StreamError) {}
-func (s *stream) take() []*stanza.Element {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	g := s.got
-	s.got = nil
-	return g
-}
-
 type fixture struct {
 	r           *router.Router
 	store       *memory.Store
 	alice, bob  *router.Session
-	aliceStream *stream
-	bobStream   *stream
+	aliceStream *moduletest.Stream
+	bobStream   *moduletest.Stream
 	routedToBob []*stanza.Element
 	aliceJID    jid.JID
 	bobJID      jid.JID
@@ -186,7 +162,9 @@ func newFixture(t *testing.T, st *State) *fixture {
 			t.Fatal(err)
 		}
 	}
-	r := router.New(router.Config{Hosts: cfg.Hosts, Accounts: store})
+	h := moduletest.NewHost(cfg, store)
+	h.Store, h.Accounts = store, accounts
+	r := h.Router
 	f := &fixture{r: r, store: store, aliceJID: jid.MustParse("alice@localhost"), bobJID: jid.MustParse("bob@localhost")}
 	if st != nil {
 		// Alice's item for bob in state st, and bob's item for alice in
@@ -207,8 +185,6 @@ func newFixture(t *testing.T, st *State) *fixture {
 		b := &Item{From: a.To, To: a.From, Ask: a.PendingIn, PendingIn: a.Ask}
 		put("bob", f.aliceJID, stateOf(b))
 	}
-	h := module.NewHost(cfg, r, store, accounts, nil)
-	h.Logger = discard()
 	if err := (Module{}).Register(h); err != nil {
 		t.Fatal(err)
 	}
@@ -219,18 +195,16 @@ func newFixture(t *testing.T, st *State) *fixture {
 		}
 		return false
 	})
-	f.aliceStream, f.bobStream = &stream{}, &stream{}
-	f.alice = router.NewSession(jid.MustParse("alice@localhost/a"), f.aliceStream)
-	f.bob = router.NewSession(jid.MustParse("bob@localhost/b"), f.bobStream)
-	for _, s := range []*router.Session{f.alice, f.bob} {
-		if _, err := r.Bind(s, false); err != nil {
-			t.Fatal(err)
-		}
+	online := func(full string) (*router.Session, *moduletest.Stream) {
+		s, st := moduletest.Bind(t, r, full, false)
 		state(s).interested = true
 		r.Route(ctx, stanza.New("", "presence").SetAttr("from", s.JID.String()), s.JID, jid.JID{})
+		return s, st
 	}
-	f.aliceStream.take()
-	f.bobStream.take()
+	f.alice, f.aliceStream = online("alice@localhost/a")
+	f.bob, f.bobStream = online("bob@localhost/b")
+	f.aliceStream.Take()
+	f.bobStream.Take()
 	f.routedToBob = nil
 	return f
 }
@@ -291,7 +265,7 @@ func TestSeed12_AppendixA2_Outbound(t *testing.T) {
 				if s := stateOf(got); s != rw.to {
 					t.Errorf("state %s, want %s", s, rw.to)
 				}
-				ps := pushes(f.aliceStream.take())
+				ps := pushes(f.aliceStream.Take())
 				visibleChange := rw.to != rw.from && !(rw.from == NonePendingIn && rw.to == None)
 				preApproval := typ == "subscribed" && !hasPendingIn(rw.from) && !hasFrom(rw.from)
 				switch {
@@ -366,7 +340,7 @@ func TestSeed12_AppendixA3_Inbound(t *testing.T) {
 				if s := stateOf(got); s != rw.to {
 					t.Errorf("state %s, want %s", s, rw.to)
 				}
-				recv := f.aliceStream.take()
+				recv := f.aliceStream.Take()
 				if n := len(presences(recv, typ)); (n == 1) != rw.deliver || n > 1 {
 					t.Errorf("alice got %d %s, want delivered=%v", n, typ, rw.deliver)
 				}
@@ -396,5 +370,3 @@ func TestStateRoundTrip(t *testing.T) {
 	}
 	_ = fmt.Sprint
 }
-
-func discard() *slog.Logger { return slog.New(slog.DiscardHandler) }

@@ -10,57 +10,12 @@ import (
 	"time"
 
 	"github.com/starling-xmpp/starling/config"
+	"github.com/starling-xmpp/starling/internal/moduletest"
 	"github.com/starling-xmpp/starling/jid"
 	"github.com/starling-xmpp/starling/module"
 	"github.com/starling-xmpp/starling/router"
 	"github.com/starling-xmpp/starling/stanza"
-	"github.com/starling-xmpp/starling/storage/memory"
 )
-
-type fakeStream struct {
-	mu  sync.Mutex
-	got []*stanza.Element
-}
-
-func (f *fakeStream) Send(el *stanza.Element) bool {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	f.got = append(f.got, el)
-	return true
-}
-func (f *fakeStream) Replaced(*router.Session)  {}
-func (f *fakeStream) Close(*stanza.StreamError) {}
-
-func (f *fakeStream) take() []*stanza.Element {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	g := f.got
-	f.got = nil
-	return g
-}
-
-// accounts is the set of existing accounts; tests may delete from it.
-type accounts struct {
-	mu sync.Mutex
-	m  map[string]bool
-}
-
-func (a *accounts) AccountExists(_ context.Context, host, user string) (bool, error) {
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	return a.m[user+"@"+host], nil
-}
-
-// contacts is a fake roster: subs[user][contact] is (from, to).
-type contacts struct {
-	subs map[string]map[string][2]bool
-	err  error
-}
-
-func (c contacts) Subscription(_ context.Context, user, contact jid.JID) (from, to bool, err error) {
-	s := c.subs[user.String()][contact.String()]
-	return s[0], s[1], c.err
-}
 
 // clock is a settable time source.
 type clock struct {
@@ -83,9 +38,9 @@ func (c *clock) Add(d time.Duration) {
 type env struct {
 	h     *module.Host
 	r     *router.Router
-	store *memory.Store
+	store module.Store
 	clock *clock
-	accts *accounts
+	accts moduletest.Accounts
 }
 
 // newEnv registers the module on a host for example.test where alice,
@@ -95,10 +50,8 @@ func newEnv(t *testing.T, extra ...func(*module.Host)) *env {
 	t.Helper()
 	cfg := config.Default()
 	cfg.Hosts = []string{"example.test"}
-	accts := &accounts{m: map[string]bool{"alice@example.test": true, "bob@example.test": true, "carol@example.test": true, "dave@example.test": true}}
-	r := router.New(router.Config{Hosts: cfg.Hosts, Accounts: accts})
-	store := memory.New()
-	h := module.NewHost(cfg, r, store, nil, nil)
+	accts := moduletest.Accounts{"alice@example.test": true, "bob@example.test": true, "carol@example.test": true, "dave@example.test": true}
+	h := moduletest.NewHost(cfg, accts)
 	c := &clock{t: time.Date(2025, 3, 1, 12, 0, 0, 0, time.UTC)}
 	h.Started = c.Now()
 	for _, f := range extra {
@@ -107,26 +60,21 @@ func newEnv(t *testing.T, extra ...func(*module.Host)) *env {
 	if err := (Module{Now: c.Now}).Register(h); err != nil {
 		t.Fatal(err)
 	}
-	h.SetContacts(contacts{subs: map[string]map[string][2]bool{
+	h.SetContacts(moduletest.Contacts{Subs: map[string]map[string][2]bool{
 		"alice@example.test": {"bob@example.test": {true, false}, "carol@example.test": {false, true}},
 		"dave@example.test":  {"bob@example.test": {true, true}},
 	}})
-	return &env{h: h, r: r, store: store, clock: c, accts: accts}
+	return &env{h: h, r: h.Router, store: h.Store, clock: c, accts: accts}
 }
 
-func (e *env) bind(t *testing.T, j string) (*router.Session, *fakeStream) {
+func (e *env) bind(t *testing.T, j string) (*router.Session, *moduletest.Stream) {
 	t.Helper()
-	fs := &fakeStream{}
-	s := router.NewSession(jid.MustParse(j), fs)
-	if _, err := e.r.Bind(s, false); err != nil {
-		t.Fatalf("bind %s: %v", j, err)
-	}
-	return s, fs
+	return moduletest.Bind(t, e.r, j, false)
 }
 
 // ask sends a last activity query and returns "seconds|text" or the error
 // condition.
-func (e *env) ask(t *testing.T, fs *fakeStream, from, to string) string {
+func (e *env) ask(t *testing.T, fs *moduletest.Stream, from, to string) string {
 	t.Helper()
 	iq := stanza.New("", "iq").SetAttr("type", "get").SetAttr("id", "l1").Append(stanza.New(NS, "query"))
 	var toJID jid.JID
@@ -135,7 +83,7 @@ func (e *env) ask(t *testing.T, fs *fakeStream, from, to string) string {
 		toJID = jid.MustParse(to)
 	}
 	e.r.Route(context.Background(), iq, jid.MustParse(from), toJID)
-	got := fs.take()
+	got := fs.Take()
 	if len(got) != 1 {
 		t.Fatalf("got %d replies: %v", len(got), got)
 	}
@@ -211,7 +159,7 @@ func TestAccountQuery(t *testing.T) {
 	// alice is online.
 	for _, tt := range []struct {
 		name     string
-		fs       *fakeStream
+		fs       *moduletest.Stream
 		from, to string
 		want     string
 	}{
@@ -258,7 +206,7 @@ func TestAccountQuery(t *testing.T) {
 
 func TestSubscriptionError(t *testing.T) {
 	e := newEnv(t)
-	e.h.SetContacts(contacts{err: errors.New("roster store down")})
+	e.h.SetContacts(moduletest.Contacts{Err: errors.New("roster store down")})
 	_, fs := e.bind(t, "bob@example.test/b")
 	if got := e.ask(t, fs, "bob@example.test/b", "alice@example.test"); got != "internal-server-error" {
 		t.Errorf("got %q, want internal-server-error", got)
@@ -278,7 +226,7 @@ func TestCorruptRecord(t *testing.T) {
 func TestRecording(t *testing.T) {
 	bind := func(res string) func(*env) {
 		return func(e *env) {
-			s := router.NewSession(jid.MustParse("alice@example.test/"+res), &fakeStream{})
+			s := router.NewSession(jid.MustParse("alice@example.test/"+res), &moduletest.Stream{})
 			e.r.Bind(s, false)
 		}
 	}
@@ -321,9 +269,7 @@ func TestRecording(t *testing.T) {
 		}, true, "from b", 2 * time.Minute},
 		{"first of two sessions ends", []func(*env){bind("a"), bind("b"), send("a", "unavailable", statusEl("from a", "")), unbind("a")}, false, "", 0},
 		{"account deleted", []func(*env){bind("a"), func(e *env) {
-			e.accts.mu.Lock()
-			delete(e.accts.m, "alice@example.test")
-			e.accts.mu.Unlock()
+			delete(e.accts, "alice@example.test")
 		}, unbind("a")}, false, "", 0},
 	}
 	for _, tt := range tests {

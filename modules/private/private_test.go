@@ -2,56 +2,24 @@ package private
 
 import (
 	"context"
-	"log/slog"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
 
 	"github.com/starling-xmpp/starling/config"
+	"github.com/starling-xmpp/starling/internal/moduletest"
 	"github.com/starling-xmpp/starling/jid"
 	"github.com/starling-xmpp/starling/module"
 	"github.com/starling-xmpp/starling/router"
 	"github.com/starling-xmpp/starling/stanza"
-	"github.com/starling-xmpp/starling/storage/memory"
 	"github.com/starling-xmpp/starling/xmlstream"
 )
-
-// stream records what the router delivers to a session.
-type stream struct {
-	mu  sync.Mutex
-	got []*stanza.Element
-}
-
-func (s *stream) Send(el *stanza.Element) bool {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.got = append(s.got, el)
-	return true
-}
-
-func (s *stream) Replaced(*router.Session)  {}
-func (s *stream) Close(*stanza.StreamError) {}
-
-func (s *stream) take() []*stanza.Element {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	g := s.got
-	s.got = nil
-	return g
-}
-
-type accounts map[string]bool
-
-func (a accounts) AccountExists(_ context.Context, host, user string) (bool, error) {
-	return a[user+"@"+host], nil
-}
 
 // testHost is a router with the module registered and alice and bob
 // online.
 type testHost struct {
 	h       *module.Host
-	streams map[string]*stream // by full JID
+	streams map[string]*moduletest.Stream // by full JID
 }
 
 const maxBytes = 1024
@@ -61,21 +29,13 @@ func newTestHost(t *testing.T) *testHost {
 	cfg := config.Default()
 	cfg.Hosts = []string{"example.test"}
 	cfg.Private.MaxBytes = maxBytes
-	r := router.New(router.Config{
-		Hosts:    cfg.Hosts,
-		Accounts: accounts{"alice@example.test": true, "bob@example.test": true},
-	})
-	h := module.NewHost(cfg, r, memory.New(), nil, slog.New(slog.DiscardHandler))
+	h := moduletest.NewHost(cfg, moduletest.Accounts{"alice@example.test": true, "bob@example.test": true})
 	if err := (Module{}).Register(h); err != nil {
 		t.Fatal(err)
 	}
-	th := &testHost{h: h, streams: map[string]*stream{}}
+	th := &testHost{h: h, streams: map[string]*moduletest.Stream{}}
 	for _, j := range []string{"alice@example.test/a", "bob@example.test/b"} {
-		st := &stream{}
-		if _, err := r.Bind(router.NewSession(jid.MustParse(j), st), false); err != nil {
-			t.Fatal(err)
-		}
-		th.streams[j] = st
+		_, th.streams[j] = moduletest.Bind(t, h.Router, j, false)
 	}
 	return th
 }
@@ -83,17 +43,14 @@ func newTestHost(t *testing.T) *testHost {
 // ask routes iq (XML) from a full JID and returns the one reply.
 func (th *testHost) ask(t *testing.T, from, iq string) *stanza.Element {
 	t.Helper()
-	el, err := xmlstream.Parse([]byte(iq), stanza.NSClient, xmlstream.Limits{})
-	if err != nil {
-		t.Fatalf("bad test stanza %s: %v", iq, err)
-	}
+	el := moduletest.Parse(t, iq)
 	var to jid.JID
 	if s := el.Attr("to"); s != "" {
 		to = jid.MustParse(s)
 	}
 	el.SetAttr("from", from)
 	th.h.Router.Route(context.Background(), el, jid.MustParse(from), to)
-	got := th.streams[from].take()
+	got := th.streams[from].Take()
 	if len(got) != 1 {
 		t.Fatalf("%s: got %d replies %v, want 1", iq, len(got), got)
 	}
@@ -103,11 +60,7 @@ func (th *testHost) ask(t *testing.T, from, iq string) *stanza.Element {
 // canon is an element's XML after a parse round trip, for comparisons.
 func canon(t *testing.T, s string) string {
 	t.Helper()
-	el, err := xmlstream.Parse([]byte(s), stanza.NSClient, xmlstream.Limits{})
-	if err != nil {
-		t.Fatalf("bad expected XML %s: %v", s, err)
-	}
-	return el.String()
+	return moduletest.Parse(t, s).String()
 }
 
 const (

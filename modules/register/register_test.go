@@ -16,12 +16,12 @@ import (
 	"github.com/starling-xmpp/starling/account"
 	"github.com/starling-xmpp/starling/c2s"
 	"github.com/starling-xmpp/starling/config"
+	"github.com/starling-xmpp/starling/internal/moduletest"
 	"github.com/starling-xmpp/starling/jid"
 	"github.com/starling-xmpp/starling/module"
 	"github.com/starling-xmpp/starling/router"
 	"github.com/starling-xmpp/starling/stanza"
 	"github.com/starling-xmpp/starling/storage/memory"
-	"github.com/starling-xmpp/starling/xmlstream"
 )
 
 // fixture is a host with the module installed over a memory store, and a
@@ -97,15 +97,6 @@ func (f *fixture) exists(user string) bool {
 	return ok
 }
 
-func parse(t *testing.T, s string) *stanza.Element {
-	t.Helper()
-	el, err := xmlstream.Parse([]byte(s), stanza.NSClient, xmlstream.Limits{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return el
-}
-
 func stream(ip string) c2s.StreamInfo {
 	return c2s.StreamInfo{Host: "localhost", Secure: true, Remote: &net.TCPAddr{IP: net.ParseIP(ip), Port: 40000}}
 }
@@ -113,7 +104,7 @@ func stream(ip string) c2s.StreamInfo {
 // preAuth sends a registration IQ on an unauthenticated stream from ip.
 func (f *fixture) preAuth(ip, xml string) (*stanza.Element, *stanza.Element, error) {
 	f.t.Helper()
-	iq := parse(f.t, xml)
+	iq := moduletest.Parse(f.t, xml)
 	res, handled, err := f.h.PreAuthIQ(context.Background(), stream(ip), iq)
 	if !handled {
 		f.t.Fatalf("pre-authentication IQ not handled: %s", xml)
@@ -363,7 +354,7 @@ func (f *fixture) bind(full string) *recorder {
 // route sends iq from a bound session and returns what that session got.
 func (f *fixture) route(from string, rec *recorder, xml string) ([]string, *stanza.Element) {
 	f.t.Helper()
-	iq := parse(f.t, xml)
+	iq := moduletest.Parse(f.t, xml)
 	var to jid.JID
 	if s := iq.Attr("to"); s != "" {
 		to = jid.MustParse(s)

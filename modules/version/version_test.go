@@ -5,15 +5,13 @@ import (
 	"runtime"
 	"runtime/debug"
 	"slices"
-	"sync"
 	"testing"
 
 	"github.com/starling-xmpp/starling/config"
+	"github.com/starling-xmpp/starling/internal/moduletest"
 	"github.com/starling-xmpp/starling/jid"
-	"github.com/starling-xmpp/starling/module"
 	"github.com/starling-xmpp/starling/router"
 	"github.com/starling-xmpp/starling/stanza"
-	"github.com/starling-xmpp/starling/storage/memory"
 )
 
 func TestFromBuildInfo(t *testing.T) {
@@ -48,26 +46,6 @@ func TestRelease(t *testing.T) {
 	}
 }
 
-type fakeStream struct {
-	mu  sync.Mutex
-	got []*stanza.Element
-}
-
-func (f *fakeStream) Send(el *stanza.Element) bool {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	f.got = append(f.got, el)
-	return true
-}
-func (f *fakeStream) Replaced(*router.Session)  {}
-func (f *fakeStream) Close(*stanza.StreamError) {}
-
-type accounts map[string]bool
-
-func (a accounts) AccountExists(_ context.Context, host, user string) (bool, error) {
-	return a[user+"@"+host], nil
-}
-
 func TestAnswer(t *testing.T) {
 	osName := runtime.GOOS + "/" + runtime.GOARCH
 	tests := []struct {
@@ -87,25 +65,23 @@ func TestAnswer(t *testing.T) {
 			cfg := config.Default()
 			cfg.Hosts = []string{"example.test"}
 			cfg.Version.ShowOS = tt.showOS
-			r := router.New(router.Config{Hosts: cfg.Hosts, Accounts: accounts{"alice@example.test": true, "bob@example.test": true}})
-			h := module.NewHost(cfg, r, memory.New(), nil, nil)
+			h := moduletest.NewHost(cfg, moduletest.Accounts{"alice@example.test": true, "bob@example.test": true})
+			r := h.Router
 			if err := (Module{}).Register(h); err != nil {
 				t.Fatal(err)
 			}
 			if !slices.Contains(h.Features(router.ToHost), NS) {
 				t.Errorf("%s not advertised: %v", NS, h.Features(router.ToHost))
 			}
-			fs := &fakeStream{}
-			alice := jid.MustParse("alice@example.test/a")
-			if _, err := r.Bind(router.NewSession(alice, fs), false); err != nil {
-				t.Fatal(err)
-			}
+			s, fs := moduletest.Bind(t, r, "alice@example.test/a", false)
+			alice := s.JID
 			iq := stanza.New("", "iq").SetAttr("type", "get").SetAttr("id", "v1").SetAttr("to", tt.to).Append(stanza.New(NS, "query"))
 			r.Route(context.Background(), iq, alice, jid.MustParse(tt.to))
-			if len(fs.got) != 1 {
-				t.Fatalf("got %d replies: %v", len(fs.got), fs.got)
+			replies := fs.Take()
+			if len(replies) != 1 {
+				t.Fatalf("got %d replies: %v", len(replies), replies)
 			}
-			reply := fs.got[0]
+			reply := replies[0]
 			if tt.want == nil {
 				if e := stanza.ParseError(reply); reply.Attr("type") != "error" || e == nil || e.Condition != tt.cond {
 					t.Errorf("got %s, want %s", reply, tt.cond)

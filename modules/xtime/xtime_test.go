@@ -3,16 +3,14 @@ package xtime
 import (
 	"context"
 	"slices"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/starling-xmpp/starling/config"
+	"github.com/starling-xmpp/starling/internal/moduletest"
 	"github.com/starling-xmpp/starling/jid"
-	"github.com/starling-xmpp/starling/module"
 	"github.com/starling-xmpp/starling/router"
 	"github.com/starling-xmpp/starling/stanza"
-	"github.com/starling-xmpp/starling/storage/memory"
 )
 
 func TestAnswer(t *testing.T) {
@@ -42,45 +40,22 @@ func TestAnswer(t *testing.T) {
 	}
 }
 
-type fakeStream struct {
-	mu  sync.Mutex
-	got []*stanza.Element
-}
-
-func (f *fakeStream) Send(el *stanza.Element) bool {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	f.got = append(f.got, el)
-	return true
-}
-func (f *fakeStream) Replaced(*router.Session)  {}
-func (f *fakeStream) Close(*stanza.StreamError) {}
-
-type accounts map[string]bool
-
-func (a accounts) AccountExists(_ context.Context, host, user string) (bool, error) {
-	return a[user+"@"+host], nil
-}
-
 // The module answers the server's time from its clock, for the server
 // only, and advertises the namespace.
 func TestModule(t *testing.T) {
 	clock := time.Date(2006, 12, 19, 11, 58, 35, 0, time.FixedZone("", -6*3600))
 	cfg := config.Default()
 	cfg.Hosts = []string{"example.test"}
-	r := router.New(router.Config{Hosts: cfg.Hosts, Accounts: accounts{"alice@example.test": true}})
-	h := module.NewHost(cfg, r, memory.New(), nil, nil)
+	h := moduletest.NewHost(cfg, moduletest.Accounts{"alice@example.test": true})
+	r := h.Router
 	if err := (Module{Now: func() time.Time { return clock }}).Register(h); err != nil {
 		t.Fatal(err)
 	}
 	if !slices.Contains(h.Features(router.ToHost), NS) {
 		t.Errorf("%s not advertised: %v", NS, h.Features(router.ToHost))
 	}
-	fs := &fakeStream{}
-	alice := jid.MustParse("alice@example.test/a")
-	if _, err := r.Bind(router.NewSession(alice, fs), false); err != nil {
-		t.Fatal(err)
-	}
+	s, fs := moduletest.Bind(t, r, "alice@example.test/a", false)
+	alice := s.JID
 	tests := []struct {
 		to   string
 		want string // the reply's payload, or its error condition
@@ -92,10 +67,7 @@ func TestModule(t *testing.T) {
 		t.Run(tt.to, func(t *testing.T) {
 			iq := stanza.New("", "iq").SetAttr("type", "get").SetAttr("id", "t1").SetAttr("to", tt.to).Append(stanza.New(NS, "time"))
 			r.Route(context.Background(), iq, alice, jid.MustParse(tt.to))
-			fs.mu.Lock()
-			got := fs.got
-			fs.got = nil
-			fs.mu.Unlock()
+			got := fs.Take()
 			if len(got) != 1 {
 				t.Fatalf("got %d replies: %v", len(got), got)
 			}
