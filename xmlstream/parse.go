@@ -970,6 +970,19 @@ func (p *parser) reset() {
 
 var parserPool = sync.Pool{New: func() any { return new(parser) }}
 
+// ParseStored parses an element the server serialised itself, in the
+// jabber:client content namespace: a stored message, roster request or
+// private XML element. The data is trusted and was bounded when it arrived,
+// perhaps under larger configured limits than the defaults, so the only
+// bounds are the data's own size and generous depth and attribute counts.
+func ParseStored(data []byte) (*stanza.Element, error) {
+	return Parse(data, stanza.NSClient, Limits{
+		MaxStanzaBytes: max(len(data), 1),
+		MaxDepth:       1 << 10,
+		MaxAttrs:       1 << 10,
+	})
+}
+
 // Parse parses one complete element from data, which may be surrounded by
 // white space and nothing else. It is used for WebSocket framing (RFC 7395),
 // tests and expected-stanza scripts.

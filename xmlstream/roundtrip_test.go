@@ -103,3 +103,33 @@ func TestAppendOpen(t *testing.T) {
 		t.Error("no attributes: bad tag")
 	}
 }
+
+// TestParseStored: what the server stored under larger configured limits
+// (a big offline message, a deep private element) reads back, though it
+// exceeds the default limits; what is not XML still fails.
+func TestParseStored(t *testing.T) {
+	big := stanza.New("", "message").SetAttr("to", "bob@localhost").
+		Append(stanza.New("", "body").AppendText(strings.Repeat("x", 2*DefaultLimits().MaxStanzaBytes)))
+	deep := stanza.New("storage:test", "a")
+	for el, i := deep, 0; i < DefaultLimits().MaxDepth+10; i++ {
+		c := stanza.New("storage:test", "a")
+		el.Append(c)
+		el = c
+	}
+	for _, el := range []*stanza.Element{big, deep} {
+		data := el.AppendXML(nil, stanza.NSClient)
+		if _, err := Parse(data, stanza.NSClient, Limits{}); err == nil {
+			t.Fatalf("%s...: within the default limits, the test proves nothing", data[:20])
+		}
+		got, err := ParseStored(data)
+		if err != nil {
+			t.Fatalf("ParseStored(%s...): %v", data[:20], err)
+		}
+		if again := got.AppendXML(nil, stanza.NSClient); string(again) != string(data) {
+			t.Errorf("round trip changed the element")
+		}
+	}
+	if _, err := ParseStored([]byte("<a><b></a>")); err == nil {
+		t.Error("malformed data parsed")
+	}
+}

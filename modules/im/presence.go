@@ -7,6 +7,7 @@ import (
 	"github.com/starling-xmpp/starling/jid"
 	"github.com/starling-xmpp/starling/router"
 	"github.com/starling-xmpp/starling/stanza"
+	"github.com/starling-xmpp/starling/xmlstream"
 )
 
 // NSDelay is XEP-0203's namespace.
@@ -154,7 +155,7 @@ func (m *im) available(ctx context.Context, s *router.Session, el *stanza.Elemen
 // pendingRequest rebuilds a stored subscription request.
 func pendingRequest(it *Item, user jid.JID) *stanza.Element {
 	if it.Request != "" {
-		if el, err := parse(it.Request); err == nil {
+		if el, err := xmlstream.ParseStored([]byte(it.Request)); err == nil {
 			return el
 		}
 	}

@@ -9,7 +9,6 @@ import (
 	"github.com/starling-xmpp/starling/jid"
 	"github.com/starling-xmpp/starling/router"
 	"github.com/starling-xmpp/starling/stanza"
-	"github.com/starling-xmpp/starling/xmlstream"
 )
 
 // Limits on what a roster item may hold (RFC 6121 §2.3.3 lets the server
@@ -19,10 +18,6 @@ const (
 	maxGroupBytes = 1023
 	maxGroups     = 64
 )
-
-func parse(s string) (*stanza.Element, error) {
-	return xmlstream.Parse([]byte(s), stanza.NSClient, xmlstream.Limits{})
-}
 
 // rosterGet answers a roster get (RFC 6121 §2.1.3, §2.6 versioning; seed
 // 11-1) and marks the session interested in pushes.

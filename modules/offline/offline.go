@@ -130,7 +130,7 @@ func (o *offline) deliver(ctx context.Context, s *router.Session) {
 	}
 	var done []int64
 	for _, it := range items {
-		m, err := xmlstream.Parse(it.Value, stanza.NSClient, xmlstream.Limits{})
+		m, err := xmlstream.ParseStored(it.Value)
 		if err != nil {
 			o.h.Logger.Error("a stored offline message is corrupt; dropping it", "user", user.String(), "err", err)
 			done = append(done, it.ID)

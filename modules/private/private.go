@@ -96,7 +96,7 @@ func (s *service) get(ctx context.Context, iq *stanza.Element, from, _ jid.JID) 
 		case err != nil:
 			return nil, fmt.Errorf("private: load: %w", err)
 		}
-		stored, err := parse(data)
+		stored, err := xmlstream.ParseStored(data)
 		if err != nil {
 			return nil, fmt.Errorf("private: stored element unreadable: %w", err)
 		}
@@ -172,14 +172,4 @@ func reserved(ns string) bool {
 // key is the storage key of an element: its name in Clark notation.
 func key(n stanza.Name) string {
 	return "{" + n.Space + "}" + n.Local
-}
-
-// parse reads back a stored element. What was stored was a valid element,
-// so the limits only have to let it through.
-func parse(data []byte) (*stanza.Element, error) {
-	return xmlstream.Parse(data, stanza.NSClient, xmlstream.Limits{
-		MaxStanzaBytes: max(len(data), 1),
-		MaxDepth:       1 << 10,
-		MaxAttrs:       1 << 10,
-	})
 }

@@ -123,11 +123,7 @@ func (s *service) load(ctx context.Context, user jid.JID) (*stanza.Element, erro
 		}
 		return nil, fmt.Errorf("vcard: load: %w", err)
 	}
-	v, err := xmlstream.Parse(data, stanza.NSClient, xmlstream.Limits{
-		MaxStanzaBytes: max(len(data), 1),
-		MaxDepth:       1 << 10,
-		MaxAttrs:       1 << 10,
-	})
+	v, err := xmlstream.ParseStored(data)
 	if err != nil {
 		return nil, fmt.Errorf("vcard: stored vCard unreadable: %w", err)
 	}
