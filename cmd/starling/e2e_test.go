@@ -76,29 +76,8 @@ func TestEndToEnd(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds the binary")
 	}
-	bin := buildBinary(t)
-	dir := t.TempDir()
-	cfgPath := filepath.Join(dir, "starling.yaml")
-	os.WriteFile(cfgPath, []byte(`hosts: [localhost]
-data_dir: data
-log:
-  format: json
-c2s:
-  listen: ["127.0.0.1:0"]
-  direct_tls: ["127.0.0.1:0"]
-  close_timeout: 2s
-sasl:
-  scram_iterations: 4096
-`), 0o600)
-
-	for _, u := range []string{"alice@localhost", "bob@localhost"} {
-		cmd := exec.Command(bin, "user", "add", "-c", cfgPath, u)
-		cmd.Stdin = strings.NewReader("pw-" + u + "\n")
-		if out, err := cmd.CombinedOutput(); err != nil || !strings.Contains(string(out), "created "+u) {
-			t.Fatalf("user add %s: %v\n%s", u, err, out)
-		}
-	}
-
+	bin, cfgPath := newInstance(t, `  direct_tls: ["127.0.0.1:0"]`)
+	dir := filepath.Dir(cfgPath)
 	srv := startServe(t, bin, cfgPath)
 	pool := trustSelfSigned(t, filepath.Join(dir, "data"))
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
@@ -161,6 +140,32 @@ sasl:
 	if err != nil || string(out) != "alice@localhost\nbob@localhost\n" {
 		t.Errorf("user list: %v %q", err, out)
 	}
+}
+
+// newInstance writes a configuration (JSON log, c2s on 127.0.0.1 port 0,
+// extraC2S lines added to the c2s section) in a fresh directory and adds
+// alice@localhost and bob@localhost, password "pw-" + address, with
+// `starling user add`. It returns the binary and the configuration's path.
+func newInstance(t *testing.T, extraC2S string) (bin, cfgPath string) {
+	t.Helper()
+	bin = buildBinary(t)
+	cfgPath = filepath.Join(t.TempDir(), "starling.yaml")
+	cfg := "hosts: [localhost]\ndata_dir: data\nlog:\n  format: json\nc2s:\n  listen: [\"127.0.0.1:0\"]\n  close_timeout: 2s\n"
+	if extraC2S != "" {
+		cfg += extraC2S + "\n"
+	}
+	cfg += "sasl:\n  scram_iterations: 4096\n"
+	if err := os.WriteFile(cfgPath, []byte(cfg), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for _, u := range []string{"alice@localhost", "bob@localhost"} {
+		cmd := exec.Command(bin, "user", "add", "-c", cfgPath, u)
+		cmd.Stdin = strings.NewReader("pw-" + u + "\n")
+		if out, err := cmd.CombinedOutput(); err != nil || !strings.Contains(string(out), "created "+u) {
+			t.Fatalf("user add %s: %v\n%s", u, err, out)
+		}
+	}
+	return bin, cfgPath
 }
 
 // serve is a running `starling serve` process.

@@ -4,10 +4,7 @@ import (
 	"context"
 	"crypto/tls"
 	"crypto/x509"
-	"os"
-	"os/exec"
 	"path/filepath"
-	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -29,26 +26,8 @@ func TestRestartKeepsIMState(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds the binary")
 	}
-	bin := buildBinary(t)
-	dir := t.TempDir()
-	cfgPath := filepath.Join(dir, "starling.yaml")
-	os.WriteFile(cfgPath, []byte(`hosts: [localhost]
-data_dir: data
-log:
-  format: json
-c2s:
-  listen: ["127.0.0.1:0"]
-  close_timeout: 2s
-sasl:
-  scram_iterations: 4096
-`), 0o600)
-	for _, u := range []string{"alice@localhost", "bob@localhost"} {
-		cmd := exec.Command(bin, "user", "add", "-c", cfgPath, u)
-		cmd.Stdin = strings.NewReader("pw-" + u + "\n")
-		if out, err := cmd.CombinedOutput(); err != nil {
-			t.Fatalf("user add %s: %v\n%s", u, err, out)
-		}
-	}
+	bin, cfgPath := newInstance(t, "")
+	dir := filepath.Dir(cfgPath)
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 

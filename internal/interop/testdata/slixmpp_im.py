@@ -14,47 +14,22 @@ after a timeout.
 import asyncio
 import sys
 
-import slixmpp
+import slixcommon
 
 HOST, PORT, CAFILE, ALICE, BOB, PASSWORD = sys.argv[1:7]
 
 
-class Client(slixmpp.ClientXMPP):
+class Client(slixcommon.Client):
     def __init__(self, jid, name):
-        super().__init__(jid, PASSWORD)
-        self.name = name
-        self.ca_certs = CAFILE
+        super().__init__(jid, PASSWORD, name, CAFILE)
         self.register_plugin("xep_0203")  # delayed delivery
-        self.ready = asyncio.get_event_loop().create_future()
-        self.messages = asyncio.Queue()
         self.presences = asyncio.Queue()
-        self.gone = asyncio.get_event_loop().create_future()
-        self.add_event_handler("session_start", self.on_start)
-        self.add_event_handler("message", self.on_message)
         self.add_event_handler("changed_status", self.presences.put_nowait)
-        self.add_event_handler("failed_all_auth", self.on_failed)
-        self.add_event_handler("disconnected", self.on_disconnected)
 
-    async def on_start(self, _):
+    async def started(self):
         await self.get_roster()
         self.send_presence()
         print(f"{self.name}: online as {self.boundjid.full}", flush=True)
-        if not self.ready.done():
-            self.ready.set_result(True)
-
-    def on_failed(self, _):
-        if not self.ready.done():
-            self.ready.set_exception(RuntimeError(f"{self.name}: authentication failed"))
-
-    def on_disconnected(self, _):
-        if not self.ready.done():
-            self.ready.set_exception(RuntimeError(f"{self.name}: disconnected before logging in"))
-        if not self.gone.done():
-            self.gone.set_result(True)
-
-    def on_message(self, msg):
-        if msg["type"] in ("chat", "normal"):
-            self.messages.put_nowait(msg)
 
 
 async def until(what, cond, seconds=10):
@@ -126,8 +101,4 @@ async def main():
     print("ok", flush=True)
 
 
-try:
-    asyncio.get_event_loop().run_until_complete(asyncio.wait_for(main(), 45))
-except Exception as e:  # report and fail
-    print(f"failed: {e!r}", flush=True)
-    sys.exit(1)
+slixcommon.run(main, 45)
