@@ -5,9 +5,8 @@ Usage: slixmpp_im.py HOST PORT CAFILE ALICE_BARE BOB_BARE PASSWORD
 Alice asks for Bob's presence; Bob's slixmpp approves and asks back, so the
 subscription becomes mutual. Bob changes his presence and Alice sees it.
 Alice renames Bob in her roster and the roster push arrives. They chat.
-Bob logs out;
-Alice writes to him; when Bob logs in again the message is delivered with a
-delay stamp. Prints one line per step, then "ok"; exits 1 on failure or
+Bob logs out; Alice writes to him; when Bob logs in again the message is
+delivered with a delay stamp. Prints one line per step, then "ok"; exits 1 on failure or
 after a timeout.
 """
 
