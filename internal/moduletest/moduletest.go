@@ -111,6 +111,35 @@ func Bind(t testing.TB, r *router.Router, full string, available bool) (*router.
 	return s, st
 }
 
+// Send routes the stanza written in xml as the client bound to full JID
+// from sends it: 'from' stamped, 'to' parsed.
+func Send(t testing.TB, r *router.Router, from, xml string) {
+	t.Helper()
+	el := Parse(t, xml)
+	el.SetAttr("from", from)
+	var to jid.JID
+	if s := el.Attr("to"); s != "" {
+		j, err := jid.Parse(s)
+		if err != nil {
+			t.Fatalf("send %s: %v", xml, err)
+		}
+		to = j
+	}
+	r.Route(context.Background(), el, jid.MustParse(from), to)
+}
+
+// Ask sends xml from full JID from (see Send) and returns the one stanza
+// st, the sender's stream, got in reply; any other count stops the test.
+func Ask(t testing.TB, r *router.Router, from string, st *Stream, xml string) *stanza.Element {
+	t.Helper()
+	Send(t, r, from, xml)
+	got := st.Take()
+	if len(got) != 1 {
+		t.Fatalf("%s: got %d replies %v, want 1", xml, len(got), got)
+	}
+	return got[0]
+}
+
 // Parse parses one element written in XML, as a jabber:client stream would
 // (under the decoder's default limits), and stops the test if it cannot.
 func Parse(t testing.TB, xml string) *stanza.Element {

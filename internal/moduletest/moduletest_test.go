@@ -57,3 +57,16 @@ func TestFakes(t *testing.T) {
 		t.Errorf("Subscription = %v, %v, %v; want true, false, %v", from, to, err, down)
 	}
 }
+
+// Ask stamps the sender and returns the reply: here the router's own
+// answer to a request nobody handles.
+func TestAsk(t *testing.T) {
+	cfg := config.Default()
+	cfg.Hosts = []string{"example.test"}
+	h := NewHost(cfg, Accounts{"alice@example.test": true})
+	_, st := Bind(t, h.Router, "alice@example.test/a", true)
+	reply := Ask(t, h.Router, "alice@example.test/a", st, "<iq type='get' id='q' to='example.test'><query xmlns='urn:example:nobody'/></iq>")
+	if reply.Attr("type") != "error" || reply.Attr("id") != "q" || reply.Attr("to") != "alice@example.test/a" {
+		t.Errorf("reply %v, want an error to alice for q", reply)
+	}
+}

@@ -95,13 +95,7 @@ func (e *env) unbind(j string) {
 // send routes xml as the client from sends it: stamped, to parsed.
 func (e *env) send(from, xml string) {
 	e.t.Helper()
-	el := moduletest.Parse(e.t, xml)
-	el.SetAttr("from", from)
-	var to jid.JID
-	if el.HasAttr("to") {
-		to = jid.MustParse(el.Attr("to"))
-	}
-	e.r.Route(context.Background(), el, jid.MustParse(from), to)
+	moduletest.Send(e.t, e.r, from, xml)
 }
 
 // expect checks that full JID j received exactly want (in order); an

@@ -1,14 +1,12 @@
 package private
 
 import (
-	"context"
 	"slices"
 	"strings"
 	"testing"
 
 	"github.com/starling-xmpp/starling/config"
 	"github.com/starling-xmpp/starling/internal/moduletest"
-	"github.com/starling-xmpp/starling/jid"
 	"github.com/starling-xmpp/starling/module"
 	"github.com/starling-xmpp/starling/router"
 	"github.com/starling-xmpp/starling/stanza"
@@ -43,18 +41,7 @@ func newTestHost(t *testing.T) *testHost {
 // ask routes iq (XML) from a full JID and returns the one reply.
 func (th *testHost) ask(t *testing.T, from, iq string) *stanza.Element {
 	t.Helper()
-	el := moduletest.Parse(t, iq)
-	var to jid.JID
-	if s := el.Attr("to"); s != "" {
-		to = jid.MustParse(s)
-	}
-	el.SetAttr("from", from)
-	th.h.Router.Route(context.Background(), el, jid.MustParse(from), to)
-	got := th.streams[from].Take()
-	if len(got) != 1 {
-		t.Fatalf("%s: got %d replies %v, want 1", iq, len(got), got)
-	}
-	return got[0]
+	return moduletest.Ask(t, th.h.Router, from, th.streams[from], iq)
 }
 
 // canon is an element's XML after a parse round trip, for comparisons.

@@ -354,13 +354,7 @@ func (f *fixture) bind(full string) *recorder {
 // route sends iq from a bound session and returns what that session got.
 func (f *fixture) route(from string, rec *recorder, xml string) ([]string, *stanza.Element) {
 	f.t.Helper()
-	iq := moduletest.Parse(f.t, xml)
-	var to jid.JID
-	if s := iq.Attr("to"); s != "" {
-		to = jid.MustParse(s)
-	}
-	iq.SetAttr("from", from)
-	f.h.Router.Route(context.Background(), iq, jid.MustParse(from), to)
+	moduletest.Send(f.t, f.h.Router, from, xml)
 	events, sent := rec.take()
 	if len(sent) == 0 {
 		f.t.Fatalf("no reply to %s", xml)
