@@ -3,13 +3,13 @@ package blocking
 import (
 	"context"
 	"fmt"
-	"hash/maphash"
 	"maps"
 	"slices"
 	"strconv"
 	"sync"
 
 	"github.com/starling-xmpp/starling/jid"
+	"github.com/starling-xmpp/starling/module"
 	"github.com/starling-xmpp/starling/stanza"
 	"github.com/starling-xmpp/starling/storage"
 )
@@ -57,10 +57,6 @@ func (l *list) items() []string {
 	return slices.Sorted(maps.Keys(l.set))
 }
 
-// lockStripes is how many locks serialise loads and changes of lists (by
-// hash of the account), so that a load never overwrites a newer change.
-const lockStripes = 64
-
 // lists holds the block lists: the store is the truth; the lists of
 // accounts with bound sessions are cached.
 type lists struct {
@@ -72,19 +68,16 @@ type lists struct {
 	// max bounds the number of items of one list.
 	max int
 
-	seed  maphash.Seed
-	locks [lockStripes]sync.Mutex
+	// locks serialise loads and changes of one account's list, so that a
+	// load never overwrites a newer change.
+	locks module.AccountLocks
 
 	mu    sync.RWMutex
 	cache map[string]*list // bare JID → list
 }
 
 func newLists(kv storage.KV, profile jid.Profile, online func(jid.JID) bool, max int) *lists {
-	return &lists{kv: kv, profile: profile, online: online, max: max, seed: maphash.MakeSeed(), cache: map[string]*list{}}
-}
-
-func (c *lists) lock(user jid.JID) *sync.Mutex {
-	return &c.locks[maphash.String(c.seed, user.String())%lockStripes]
+	return &lists{kv: kv, profile: profile, online: online, max: max, cache: map[string]*list{}}
 }
 
 func (c *lists) cached(user jid.JID) (*list, bool) {
@@ -100,9 +93,7 @@ func (c *lists) get(ctx context.Context, user jid.JID) (*list, error) {
 	if l, ok := c.cached(user); ok {
 		return l, nil
 	}
-	mu := c.lock(user)
-	mu.Lock()
-	defer mu.Unlock()
+	defer c.locks.Lock(user)()
 	l, err := c.current(ctx, user)
 	if err != nil {
 		return nil, err
@@ -148,9 +139,7 @@ func (c *lists) keep(user jid.JID, l *list) {
 
 // forget drops user's cached list if the account has no session left.
 func (c *lists) forget(user jid.JID) {
-	mu := c.lock(user)
-	mu.Lock()
-	defer mu.Unlock()
+	defer c.locks.Lock(user)()
 	if !c.online(user) {
 		c.mu.Lock()
 		delete(c.cache, user.String())
@@ -169,9 +158,7 @@ func (c *lists) invalidate(user jid.JID) {
 
 // block adds items to user's list and returns those that were not in it.
 func (c *lists) block(ctx context.Context, user jid.JID, items []jid.JID) (added []jid.JID, err error) {
-	mu := c.lock(user)
-	mu.Lock()
-	defer mu.Unlock()
+	defer c.locks.Lock(user)()
 	cur, err := c.current(ctx, user)
 	if err != nil {
 		return nil, err
@@ -202,9 +189,7 @@ func (c *lists) block(ctx context.Context, user jid.JID, items []jid.JID) (added
 // unblock removes items from user's list, or every item when all is true,
 // and returns those that were in it.
 func (c *lists) unblock(ctx context.Context, user jid.JID, items []jid.JID, all bool) (removed []jid.JID, err error) {
-	mu := c.lock(user)
-	mu.Lock()
-	defer mu.Unlock()
+	defer c.locks.Lock(user)()
 	cur, err := c.current(ctx, user)
 	if err != nil {
 		return nil, err

@@ -161,20 +161,13 @@ type rosters struct {
 	// tombstones beyond this many are compacted.
 	maxTombstones int
 
-	locks [64]sync.Mutex
+	locks module.AccountLocks
 	mu    sync.Mutex
 	cache map[string]*roster // bare JID → roster, for accounts with sessions
 }
 
-func (rs *rosters) lock(user jid.JID) func() {
-	var h uint32
-	for _, c := range []byte(user.String()) {
-		h = h*31 + uint32(c)
-	}
-	l := &rs.locks[h%uint32(len(rs.locks))]
-	l.Lock()
-	return l.Unlock
-}
+// lock serialises loads and changes of user's roster.
+func (rs *rosters) lock(user jid.JID) func() { return rs.locks.Lock(user) }
 
 // load returns user's roster. The caller holds the user's lock.
 func (rs *rosters) load(ctx context.Context, user jid.JID) (*roster, error) {

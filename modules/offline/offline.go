@@ -12,10 +12,8 @@ package offline
 
 import (
 	"context"
-	"sync"
 	"time"
 
-	"github.com/starling-xmpp/starling/jid"
 	"github.com/starling-xmpp/starling/module"
 	"github.com/starling-xmpp/starling/router"
 	"github.com/starling-xmpp/starling/stanza"
@@ -46,7 +44,7 @@ func (Module) Name() string { return "offline" }
 type offline struct {
 	h     *module.Host
 	max   int
-	locks [32]sync.Mutex
+	locks module.AccountLocks
 	now   func() time.Time
 }
 
@@ -57,16 +55,6 @@ func (Module) Register(h *module.Host) error {
 	h.Router.Hook(router.Offline, 0, o.store)
 	h.InitialPresence.On(o.deliver)
 	return nil
-}
-
-func (o *offline) lock(user jid.JID) func() {
-	var h uint32
-	for _, c := range []byte(user.String()) {
-		h = h*31 + uint32(c)
-	}
-	l := &o.locks[h%uint32(len(o.locks))]
-	l.Lock()
-	return l.Unlock
 }
 
 // worthKeeping reports whether a message carries something a user would
@@ -121,7 +109,7 @@ func (o *offline) deliver(ctx context.Context, s *router.Session) {
 		return
 	}
 	user := s.JID.Bare()
-	unlock := o.lock(user)
+	unlock := o.locks.Lock(user)
 	defer unlock()
 	items, err := o.h.Store.Items(ctx, user.Domain(), user.Local(), store)
 	if err != nil {
