@@ -216,22 +216,8 @@ func (m *im) outboundSubscription(ctx context.Context, p *router.Packet) {
 			todo = append(todo, func(ctx context.Context) { m.sendUnavailableTo(ctx, user, contact) })
 		}
 	}
-	if changed {
-		visible := !it.Hidden
-		if err := m.rosters.save(ctx, user, r, it, visible); err != nil {
-			unlock()
-			m.h.Logger.Error("roster save failed", "user", user.String(), "err", err)
-			m.r.Bounce(p, stanza.NewError(stanza.InternalServerError, ""))
-			return
-		}
-		if visible {
-			saved := copyItem(it)
-			todo = append([]action{func(context.Context) { m.push(user, saved) }}, todo...)
-		}
-	}
-	unlock()
-	for _, a := range todo {
-		a(ctx)
+	if m.commit(ctx, user, r, it, changed, !it.Hidden, todo, unlock) != nil {
+		m.r.Bounce(p, stanza.NewError(stanza.InternalServerError, ""))
 	}
 }
 
@@ -308,13 +294,21 @@ func (m *im) inboundSubscription(ctx context.Context, p *router.Packet) {
 			}
 		}
 	}
+	m.commit(ctx, user, r, it, changed, bump, todo, unlock)
+}
+
+// commit ends a subscription change: it saves it when changed (with a new
+// roster version, pushed before the other actions, when push is true),
+// releases the roster lock, and runs the actions. A failed save is logged
+// and returned, and nothing runs.
+func (m *im) commit(ctx context.Context, user jid.JID, r *roster, it *Item, changed, push bool, todo []action, unlock func()) error {
 	if changed {
-		if err := m.rosters.save(ctx, user, r, it, bump); err != nil {
+		if err := m.rosters.save(ctx, user, r, it, push); err != nil {
 			unlock()
 			m.h.Logger.Error("roster save failed", "user", user.String(), "err", err)
-			return
+			return err
 		}
-		if bump {
+		if push {
 			saved := copyItem(it)
 			todo = append([]action{func(context.Context) { m.push(user, saved) }}, todo...)
 		}
@@ -323,6 +317,7 @@ func (m *im) inboundSubscription(ctx context.Context, p *router.Packet) {
 	for _, a := range todo {
 		a(ctx)
 	}
+	return nil
 }
 
 // toAvailable delivers el to each available resource of user.
