@@ -29,7 +29,7 @@ type conn struct {
 	directTLS bool
 	overLimit bool // accepted past c2s.max_connections
 	log       *slog.Logger
-	w         *writer
+	w         *xmlstream.Writer
 	dec       *xmlstream.Decoder
 	ctx       context.Context
 	cancel    context.CancelFunc
@@ -66,7 +66,7 @@ func newConn(s *Server, nc net.Conn, directTLS bool) *conn {
 		log:       s.log.With("conn", id, "remote", nc.RemoteAddr().String()),
 	}
 	c.ctx, c.cancel = context.WithCancel(context.Background())
-	c.w = newWriter(nc, s.cfg.C2S.QueueSize, s.cfg.C2S.WriteTimeout, func(err error) {
+	c.w = xmlstream.NewWriter(nc, s.cfg.C2S.QueueSize, s.cfg.C2S.WriteTimeout, stanza.NSClient, func(err error) {
 		c.log.Debug("write failed", "err", err)
 		nc.Close()
 	})
@@ -227,7 +227,7 @@ func (c *conn) closeWith(se *stanza.StreamError) {
 	if !c.opened {
 		// RFC 6120 §4.9.1.3: an error before our header still needs a
 		// header; this one names our default host.
-		c.w.sendRaw(c.header(c.srv.cfg.Hosts[0], "", ""))
+		c.w.SendRaw(c.header(c.srv.cfg.Hosts[0], "", ""))
 		c.opened = true
 	}
 	c.timer = time.AfterFunc(c.srv.cfg.C2S.CloseTimeout, func() { c.nc.Close() })
@@ -242,7 +242,7 @@ func (c *conn) closeWith(se *stanza.StreamError) {
 	if se != nil {
 		last = se.Element()
 	}
-	c.w.close(last)
+	c.w.Close(last)
 }
 
 // finish releases everything once the reader is done.
@@ -252,10 +252,10 @@ func (c *conn) finish() {
 	// Give the writer a moment to put out the closing tag before the TCP
 	// connection goes (seed 3.5-4: terminate after both closing tags).
 	select {
-	case <-c.w.done:
+	case <-c.w.Done():
 	case <-time.After(c.srv.cfg.C2S.WriteTimeout):
 	}
-	left := c.w.stop()
+	left := c.w.Stop()
 	c.nc.Close()
 	c.mu.Lock()
 	if c.timer != nil {
@@ -299,7 +299,7 @@ func (c *conn) rerouteUnwritten(left []*stanza.Element) {
 // send queues a stanza or negotiation element for this client. Called by
 // the reader, and by the router through session streams.
 func (c *conn) send(el *stanza.Element) bool {
-	ok, full := c.w.send(el)
+	ok, full := c.w.Send(el)
 	if full {
 		c.log.Warn("client is not reading; closing its stream", "queued", c.srv.cfg.C2S.QueueSize)
 		go c.closeWith(stanza.NewStreamError(stanza.StreamPolicyViolation, "too many stanzas waiting for the client to read them"))
@@ -394,7 +394,7 @@ func (c *conn) sendHeaderTo(peer string) {
 		return // another goroutine closed the stream meanwhile
 	}
 	c.opened = true
-	c.w.sendRaw(c.header(host, peer, c.lang))
+	c.w.SendRaw(c.header(host, peer, c.lang))
 }
 
 // header serialises a response stream header with a fresh id.
@@ -493,7 +493,7 @@ func (c *conn) extFeatures(f *stanza.Element) {
 // when an extension handles its payload, and reports whether one did.
 func (c *conn) preAuthIQ(el *stanza.Element) bool {
 	ext := c.srv.opt.Extensions
-	if ext == nil || el.Name.Local != "iq" || checkShape(el) != nil || (!c.secure && !c.srv.cfg.C2S.AllowPlaintext) {
+	if ext == nil || el.Name.Local != "iq" || stanza.CheckShape(el) != nil || (!c.secure && !c.srv.cfg.C2S.AllowPlaintext) {
 		return false
 	}
 	typ := el.Attr("type")

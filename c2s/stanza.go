@@ -1,8 +1,6 @@
 package c2s
 
 import (
-	"strconv"
-
 	"github.com/starling-xmpp/starling/jid"
 	"github.com/starling-xmpp/starling/router"
 	"github.com/starling-xmpp/starling/stanza"
@@ -38,7 +36,7 @@ func (c *conn) handleStanza(el *stanza.Element) *stanza.StreamError {
 			el.SetAttr("to", s)
 		}
 	}
-	if err := checkShape(el); err != nil {
+	if err := stanza.CheckShape(el); err != nil {
 		if stanza.IsError(el) {
 			c.log.Debug("dropping a malformed error stanza", "kind", el.Name.Local)
 			return nil
@@ -96,54 +94,4 @@ func (c *conn) sender(el *stanza.Element) (*router.Session, *stanza.StreamError)
 	el.RemoveAttr("from")
 	c.replyError(el, stanza.NewError(stanza.UnknownSender, "several resources are bound to this stream: put the sending one in 'from'"))
 	return nil, nil
-}
-
-// checkShape applies the rules for each kind of stanza (seed 10.4, RFC 6120
-// §8.2.3; RFC 6121 §4.7).
-func checkShape(el *stanza.Element) *stanza.Error {
-	typ := el.Attr("type")
-	switch el.Name.Local {
-	case "iq":
-		switch typ {
-		case "get", "set":
-			if n := el.NumElements(); n != 1 {
-				return stanza.NewError(stanza.BadRequest, "an IQ get or set must contain exactly one child element, not "+strconv.Itoa(n))
-			}
-		case "result":
-			if el.NumElements() > 1 {
-				return stanza.NewError(stanza.BadRequest, "an IQ result must contain at most one child element")
-			}
-		case "error":
-			if el.Child("", "error") == nil {
-				return stanza.NewError(stanza.BadRequest, "an IQ error must contain <error/>")
-			}
-		case "":
-			return stanza.NewError(stanza.BadRequest, "an IQ needs a 'type'")
-		default:
-			return stanza.NewError(stanza.BadRequest, "unknown IQ type")
-		}
-		if !el.HasAttr("id") {
-			return stanza.NewError(stanza.BadRequest, "an IQ needs an 'id'")
-		}
-	case "presence":
-		switch typ {
-		case "", "unavailable", "subscribe", "subscribed", "unsubscribe", "unsubscribed", "probe":
-		case "error":
-			if el.Child("", "error") == nil {
-				return stanza.NewError(stanza.BadRequest, "an error stanza must contain <error/>")
-			}
-		default:
-			return stanza.NewError(stanza.BadRequest, "unknown presence type")
-		}
-		if p := el.Child("", "priority"); p != nil {
-			if n, err := strconv.Atoi(p.Text()); err != nil || n < -128 || n > 127 {
-				return stanza.NewError(stanza.BadRequest, "priority must be an integer from -128 to 127")
-			}
-		}
-	case "message":
-		if typ == "error" && el.Child("", "error") == nil {
-			return stanza.NewError(stanza.BadRequest, "an error stanza must contain <error/>")
-		}
-	}
-	return nil
 }

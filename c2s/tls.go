@@ -26,7 +26,7 @@ func (c *conn) handleTLS(el *stanza.Element) (restart bool, err *stanza.StreamEr
 		return false, nil
 	}
 	c.send(stanza.New(stanza.NSTLS, "proceed"))
-	if err := c.w.sync(c.srv.cfg.C2S.WriteTimeout); err != nil {
+	if err := c.w.Sync(c.srv.cfg.C2S.WriteTimeout); err != nil {
 		c.nc.Close()
 		return false, nil
 	}
@@ -95,7 +95,7 @@ func (c *conn) startTLS(raw net.Conn, early []byte) bool {
 		// Defined for TLS 1.2 only (RFC 5929 §3, RFC 9266 §1).
 		c.cb[sasl.CBTLSUnique] = cs.TLSUnique
 	}
-	c.w.setConn(tc)
+	c.w.SetConn(tc)
 	c.dec.Reset(tc)
 	c.restarted()
 	c.log.Debug("TLS established", "version", tls.VersionName(cs.Version), "cipher", tls.CipherSuiteName(cs.CipherSuite))

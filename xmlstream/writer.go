@@ -1,4 +1,4 @@
-package c2s
+package xmlstream
 
 import (
 	"errors"
@@ -7,14 +7,13 @@ import (
 	"time"
 
 	"github.com/starling-xmpp/starling/stanza"
-	"github.com/starling-xmpp/starling/xmlstream"
 )
 
-// writer owns the write side of a connection: a bounded queue drained by one
-// goroutine, which serialises whatever is waiting and writes it in a single
-// call under a deadline. Nothing ever blocks on a slow client except this
-// goroutine.
-type writer struct {
+// Writer owns the write side of a stream's connection: a bounded queue
+// drained by one goroutine, which serialises whatever is waiting and writes
+// it in a single call under a deadline. Nothing ever blocks on a slow peer
+// except this goroutine. Client and server streams both use it.
+type Writer struct {
 	mu      sync.Mutex
 	conn    net.Conn
 	queue   []item
@@ -23,10 +22,11 @@ type writer struct {
 	closed  bool // the final item (our closing tag) is queued: accept nothing more
 	stopped bool // the goroutine has exited or is exiting
 	wake    chan struct{}
-	done    chan struct{} // closed when the goroutine exits
+	done    chan struct{} // closed when the goroutine exits (Done)
 	timeout time.Duration
 	onFail  func(error) // write error; called once, from the writer goroutine
 	left    []*stanza.Element
+	ns      string // the stream's content namespace
 }
 
 type item struct {
@@ -36,10 +36,16 @@ type item struct {
 	barrier chan struct{} // closed once everything queued before it is written
 }
 
-var errWriterStopped = errors.New("c2s: connection closed")
+// ErrWriterStopped: the writer is gone (the connection failed or closed).
+var ErrWriterStopped = errors.New("xmlstream: connection closed")
 
-func newWriter(conn net.Conn, max int, timeout time.Duration, onFail func(error)) *writer {
-	w := &writer{
+// NewWriter starts the writer goroutine for conn. At most max stanzas wait
+// in the queue; each write must finish within timeout; contentNS is the
+// stream's default namespace (stanza.NSClient or stanza.NSServer); onFail
+// is called once, from the writer goroutine, when a write fails.
+func NewWriter(conn net.Conn, max int, timeout time.Duration, contentNS string, onFail func(error)) *Writer {
+	w := &Writer{
+		ns:      contentNS,
 		conn:    conn,
 		max:     max,
 		wake:    make(chan struct{}, 1),
@@ -51,16 +57,16 @@ func newWriter(conn net.Conn, max int, timeout time.Duration, onFail func(error)
 	return w
 }
 
-func (w *writer) signal() {
+func (w *Writer) signal() {
 	select {
 	case w.wake <- struct{}{}:
 	default:
 	}
 }
 
-// send queues a stanza. It returns false, queuing nothing, once the stream
+// Send queues a stanza. It returns false, queuing nothing, once the stream
 // is closing or when max stanzas are already waiting (full is then true).
-func (w *writer) send(el *stanza.Element) (ok, full bool) {
+func (w *Writer) Send(el *stanza.Element) (ok, full bool) {
 	w.mu.Lock()
 	if w.closed || w.stopped {
 		w.mu.Unlock()
@@ -77,8 +83,8 @@ func (w *writer) send(el *stanza.Element) (ok, full bool) {
 	return true, false
 }
 
-// sendRaw queues bytes that are already serialised (a stream header).
-func (w *writer) sendRaw(b []byte) bool {
+// SendRaw queues bytes that are already serialised (a stream header).
+func (w *Writer) SendRaw(b []byte) bool {
 	w.mu.Lock()
 	defer w.signal()
 	defer w.mu.Unlock()
@@ -89,10 +95,10 @@ func (w *writer) sendRaw(b []byte) bool {
 	return true
 }
 
-// close queues the end of our stream: an optional last element (a stream
+// Close queues the end of our stream: an optional last element (a stream
 // error) and the closing tag. After it nothing more is written (seed 3.5-3).
 // It reports whether this call closed the stream.
-func (w *writer) close(last *stanza.Element) bool {
+func (w *Writer) Close(last *stanza.Element) bool {
 	w.mu.Lock()
 	defer w.signal()
 	defer w.mu.Unlock()
@@ -107,20 +113,20 @@ func (w *writer) close(last *stanza.Element) bool {
 	return true
 }
 
-// isClosed reports whether our closing tag is queued or written.
-func (w *writer) isClosed() bool {
+// Closed reports whether our closing tag is queued or written.
+func (w *Writer) Closed() bool {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	return w.closed || w.stopped
 }
 
-// sync waits until everything queued so far has been written.
-func (w *writer) sync(timeout time.Duration) error {
+// Sync waits until everything queued so far has been written.
+func (w *Writer) Sync(timeout time.Duration) error {
 	ch := make(chan struct{})
 	w.mu.Lock()
 	if w.stopped {
 		w.mu.Unlock()
-		return errWriterStopped
+		return ErrWriterStopped
 	}
 	w.queue = append(w.queue, item{barrier: ch})
 	w.mu.Unlock()
@@ -131,22 +137,22 @@ func (w *writer) sync(timeout time.Duration) error {
 	case <-ch:
 		return nil
 	case <-w.done:
-		return errWriterStopped
+		return ErrWriterStopped
 	case <-t.C:
-		return errors.New("c2s: write timed out")
+		return errors.New("xmlstream: write timed out")
 	}
 }
 
-// setConn switches the transport (after STARTTLS). The queue must be empty.
-func (w *writer) setConn(c net.Conn) {
+// SetConn switches the transport (after STARTTLS). The queue must be empty.
+func (w *Writer) SetConn(c net.Conn) {
 	w.mu.Lock()
 	w.conn = c
 	w.mu.Unlock()
 }
 
-// stop makes the goroutine exit without writing what is left, and returns
+// Stop makes the goroutine exit without writing what is left, and returns
 // the stanzas that were never written.
-func (w *writer) stop() []*stanza.Element {
+func (w *Writer) Stop() []*stanza.Element {
 	w.mu.Lock()
 	w.stopped = true
 	w.mu.Unlock()
@@ -164,7 +170,7 @@ func (w *writer) stop() []*stanza.Element {
 	return left
 }
 
-func (w *writer) run() {
+func (w *Writer) run() {
 	defer close(w.done)
 	var buf []byte
 	for range w.wake {
@@ -185,14 +191,14 @@ func (w *writer) run() {
 		for _, it := range batch {
 			switch {
 			case it.final:
-				buf = append(buf, xmlstream.Close...)
+				buf = append(buf, Close...)
 				final = true
 			case it.barrier != nil:
 				barriers = append(barriers, it.barrier)
 			case it.raw != nil:
 				buf = append(buf, it.raw...)
 			default:
-				buf = it.el.AppendXML(buf, stanza.NSClient)
+				buf = it.el.AppendXML(buf, w.ns)
 			}
 		}
 		if len(buf) > 0 {
@@ -225,3 +231,7 @@ func (w *writer) run() {
 		}
 	}
 }
+
+// Done is closed when the writer goroutine has exited: after the closing
+// tag was written, a write failed, or Stop.
+func (w *Writer) Done() <-chan struct{} { return w.done }
