@@ -1,7 +1,9 @@
 // Package tlsconf builds the server's TLS configuration (seed §4 and 6-1,
 // RFC 7590): certificates from PEM files or a self-signed set generated on
 // first start, TLS 1.2 or newer, and, only when asked for, the legacy
-// TLS_RSA_WITH_3DES_EDE_CBC_SHA suite the seed names as mandatory.
+// TLS_RSA_WITH_3DES_EDE_CBC_SHA suite the seed names as mandatory. It also
+// checks the certificates other servers present (RFC 6120 §13.7.1.2 and
+// §13.7.2, RFC 6125 §6, RFC 7590 §3.3, XEP-0178): VerifyPeer.
 package tlsconf
 
 import (
@@ -211,4 +213,19 @@ func ServerConfig(cfg config.TLS, certs *Certs) *tls.Config {
 		c.CipherSuites = append(c.CipherSuites, Legacy3DES)
 	}
 	return c
+}
+
+// ForHost returns the certificate to present as host when this server is
+// the TLS client (server-to-server): the first valid for host, else the
+// first.
+func (c *Certs) ForHost(host string) *tls.Certificate {
+	if len(c.list) == 0 {
+		return nil
+	}
+	for i := range c.list {
+		if leaf := c.list[i].Leaf; leaf != nil && MatchesDomain(leaf, host) == nil {
+			return &c.list[i]
+		}
+	}
+	return &c.list[0]
 }
