@@ -37,6 +37,10 @@ const (
 	// or full JID), client-sent or generated, before delivery: incoming
 	// subscriptions and probes, blocking of incoming traffic.
 	Inbound
+	// Remote hooks see every stanza about to leave for another server,
+	// client-sent or generated: blocking of generated presence to
+	// remote contacts.
+	Remote
 	// Offline hooks see a message of type normal or chat for an existing
 	// account that has no available resource to take it (RFC 6121
 	// §8.5.2.1.1): offline storage.

@@ -39,8 +39,7 @@ func (r *Router) dispatch(ctx context.Context, p *Packet) {
 		return
 	}
 	if !r.IsLocal(p.To.Domain()) {
-		// Federation is not built yet (RFC 6120 §10.4, seed 10.7-2).
-		r.bounce(p, stanza.NewError(stanza.RemoteServerNotFound, "this server does not federate with remote domains"))
+		r.toRemote(ctx, p)
 		return
 	}
 	if p.To.Local() == "" {
@@ -58,6 +57,32 @@ func (r *Router) dispatch(ctx context.Context, p *Packet) {
 		return
 	}
 	r.toBare(ctx, p)
+}
+
+// RouteRemote delivers a stanza that arrived from another server, whose
+// stream checked that its 'from' is on the domain it authenticated and its
+// 'to' is local (seed 10.1-5). Outbound hooks do not see it; Inbound hooks
+// do.
+func (r *Router) RouteRemote(ctx context.Context, st *stanza.Element, from, to jid.JID) {
+	r.dispatch(ctx, &Packet{El: st, From: from, To: to})
+}
+
+// toRemote hands a stanza for another domain to the s2s layer (RFC 6120
+// §10.4, seed 10.7-2), after the Remote hooks.
+func (r *Router) toRemote(ctx context.Context, p *Packet) {
+	if !r.IsLocal(p.From.Domain()) {
+		// Seed 10.1-4: only stanzas from our own domains leave.
+		r.log.Warn("dropping a stanza between two remote domains", "from", p.From.Domain(), "to", p.To.Domain())
+		return
+	}
+	if r.run(ctx, Remote, p) {
+		return
+	}
+	if b := r.remote.Load(); b != nil {
+		b.r.SendRemote(ctx, p)
+		return
+	}
+	r.bounce(p, stanza.NewError(stanza.RemoteServerNotFound, "this server does not federate with remote domains"))
 }
 
 // broadcastPresence handles presence with no 'to' when no module does.
@@ -243,7 +268,7 @@ func (r *Router) handleIQ(ctx context.Context, target Target, p *Packet) {
 			reply.SetAttr("from", p.To.String())
 		}
 		reply.SetAttr("to", p.From.String())
-		r.toSender(reply.Append(res), p.From)
+		r.toSender(reply.Append(res), p.To, p.From)
 	}
 	for _, f := range after {
 		f()
@@ -300,17 +325,25 @@ func (r *Router) bounce(p *Packet, err *stanza.Error) {
 		reply.SetAttr("from", p.To.String())
 	}
 	reply.SetAttr("to", p.From.String())
-	if p.From.IsFull() {
-		r.toSender(reply, p.From)
-	} else if r.IsLocal(p.From.Domain()) {
+	if p.From.IsFull() || !r.IsLocal(p.From.Domain()) {
+		r.toSender(reply, p.To, p.From)
+	} else {
 		// A bare sender (subscription traffic): all its resources.
 		r.toAvailable(&Packet{El: reply, From: p.To, To: p.From, Generated: true}, r.Sessions(p.From))
 	}
 }
 
-// toSender delivers a server-generated reply to a local full JID. Replies
-// that cannot be delivered are dropped: there is nobody left to tell.
-func (r *Router) toSender(reply *stanza.Element, to jid.JID) {
+// toSender delivers a server-generated reply, from from, to a local full
+// JID or a remote address. Replies that cannot be delivered are dropped:
+// there is nobody left to tell.
+func (r *Router) toSender(reply *stanza.Element, from, to jid.JID) {
+	if !r.IsLocal(to.Domain()) {
+		if !r.IsLocal(from.Domain()) {
+			return
+		}
+		r.toRemote(context.Background(), &Packet{El: reply, From: from, To: to, Generated: true})
+		return
+	}
 	if s := r.Session(to); s != nil {
 		s.Stream.Send(reply)
 	}

@@ -120,7 +120,8 @@ type iqKey struct {
 	name   stanza.Name
 }
 
-// Router routes stanzas between local sessions (and, later, servers).
+// Router routes stanzas between local sessions, and to and from other
+// servers through a Federation.
 type Router struct {
 	hosts       map[string]bool
 	accounts    Accounts
@@ -133,7 +134,23 @@ type Router struct {
 	iq   map[iqKey]IQHandler
 
 	hooks hooks
+
+	remote atomic.Pointer[remoteBox]
 }
+
+// Federation carries stanzas to other servers (the s2s package).
+type Federation interface {
+	// SendRemote delivers p, whose To is on a remote domain and whose
+	// From is local, or bounces it to its sender. It must not block on
+	// the network.
+	SendRemote(ctx context.Context, p *Packet)
+}
+
+type remoteBox struct{ r Federation }
+
+// SetFederation installs what carries stanzas to remote domains; without
+// one they are bounced with remote-server-not-found.
+func (r *Router) SetFederation(rm Federation) { r.remote.Store(&remoteBox{rm}) }
 
 const shardCount = 64
 

@@ -91,6 +91,7 @@ func register(h *module.Host, max int) *service {
 
 	s.r.Hook(router.Outbound, HookPriority, s.outbound)
 	s.r.Hook(router.Inbound, HookPriority, s.inbound)
+	s.r.Hook(router.Remote, HookPriority, s.remote)
 	s.r.OnSessionEnd(func(_ context.Context, sess *router.Session) {
 		sess.SetValue(requestedKey{}, nil)
 		s.lists.forget(sess.JID.Bare())

@@ -75,6 +75,21 @@ func (s *service) inbound(ctx context.Context, p *router.Packet) bool {
 	return false
 }
 
+// remote keeps what the server generates for a user (presence broadcasts,
+// probe answers) from leaving for a remote entity the user has blocked;
+// what the client itself sent was checked by outbound.
+func (s *service) remote(ctx context.Context, p *router.Packet) bool {
+	if !p.Generated || p.From.Local() == "" || teardown(p.El) || ctx.Value(bypassKey{}) != nil {
+		return false
+	}
+	l, err := s.lists.get(ctx, p.From.Bare())
+	if err != nil {
+		s.log.Error("block list unavailable", "user", p.From.Bare().String(), "err", err)
+		return true
+	}
+	return l.blocks(p.To)
+}
+
 // teardown reports whether st is presence that cancels a subscription.
 // The server sends those for a user who removes a contact from the roster
 // (RFC 6121 §2.5.2); they pass a block so that the contact's roster does
