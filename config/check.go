@@ -9,6 +9,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"time"
 
 	"go.yaml.in/yaml/v3"
 
@@ -167,7 +168,7 @@ func (c *Config) check(file string, doc *yaml.Node) error {
 	for _, list := range []struct {
 		name  string
 		addrs []string
-	}{{"c2s.listen", c.C2S.Listen}, {"c2s.direct_tls", c.C2S.DirectTLS}} {
+	}{{"c2s.listen", c.C2S.Listen}, {"c2s.direct_tls", c.C2S.DirectTLS}, {"s2s.listen", c.S2S.Listen}, {"s2s.direct_tls", c.S2S.DirectTLS}} {
 		for i, a := range list.addrs {
 			if _, port, err := net.SplitHostPort(a); err != nil {
 				bad(fmt.Sprintf("%s.%d", list.name, i), "%q is not host:port (e.g. \":5222\" or \"127.0.0.1:5222\")", a)
@@ -200,6 +201,8 @@ func (c *Config) check(file string, doc *yaml.Node) error {
 			bad(path, "must be a positive duration such as 30s")
 		}
 	}
+
+	c.checkS2S(profile, bad)
 
 	oneOf("tls.min_version", c.TLS.MinVersion, "1.2", "1.3")
 	if c.TLS.LegacyCiphers && c.TLS.MinVersion == "1.3" {
@@ -269,6 +272,103 @@ func (c *Config) check(file string, doc *yaml.Node) error {
 		return errs
 	}
 	return nil
+}
+
+// checkS2S validates the s2s section; domains are prepared in place.
+func (c *Config) checkS2S(profile jid.Profile, bad func(path, format string, args ...any)) {
+	s := &c.S2S
+	// "[]" and "{}" are the defaults.
+	if len(s.SecureDomains) == 0 {
+		s.SecureDomains = nil
+	}
+	if len(s.InsecureDomains) == 0 {
+		s.InsecureDomains = nil
+	}
+	if len(s.CAFiles) == 0 {
+		s.CAFiles = nil
+	}
+	if len(s.Hosts) == 0 {
+		s.Hosts = nil
+	}
+	if len(s.DigestMD5Secrets) == 0 {
+		s.DigestMD5Secrets = nil
+	}
+	domain := func(path, d string) string {
+		p, err := profile.Domain(d)
+		if err != nil {
+			bad(path, "%q is not a valid domain: %v", d, err)
+			return d
+		}
+		if slices.Contains(c.Hosts, p) {
+			bad(path, "%q is one of this server's own hosts", d)
+		}
+		return p
+	}
+	hosts := map[string]string{}
+	for _, d := range slices.Sorted(maps.Keys(s.Hosts)) {
+		addr := s.Hosts[d]
+		if _, port, err := net.SplitHostPort(addr); err != nil {
+			bad("s2s.hosts."+d, "%q is not host:port (e.g. \"10.0.0.5:5269\")", addr)
+		} else if p, err := strconv.Atoi(port); err != nil || p < 1 || p > 65535 {
+			bad("s2s.hosts."+d, "%q has a bad port", addr)
+		}
+		hosts[domain("s2s.hosts."+d, d)] = addr
+	}
+	if len(hosts) > 0 {
+		s.Hosts = hosts
+	}
+	for i, d := range s.SecureDomains {
+		s.SecureDomains[i] = domain(fmt.Sprintf("s2s.secure_domains.%d", i), d)
+	}
+	for i, d := range s.InsecureDomains {
+		s.InsecureDomains[i] = domain(fmt.Sprintf("s2s.insecure_domains.%d", i), d)
+		if slices.Contains(s.SecureDomains, s.InsecureDomains[i]) {
+			bad(fmt.Sprintf("s2s.insecure_domains.%d", i), "%q is also in s2s.secure_domains", d)
+		}
+	}
+	secrets := map[string]string{}
+	for _, d := range slices.Sorted(maps.Keys(s.DigestMD5Secrets)) {
+		if s.DigestMD5Secrets[d] == "" {
+			bad("s2s.digest_md5_secrets."+d, "the secret must not be empty")
+		}
+		secrets[domain("s2s.digest_md5_secrets."+d, d)] = s.DigestMD5Secrets[d]
+	}
+	if len(secrets) > 0 {
+		s.DigestMD5Secrets = secrets
+	}
+	if s.DigestMD5 && len(secrets) == 0 {
+		bad("s2s.digest_md5", "needs at least one entry in s2s.digest_md5_secrets")
+	}
+	for i, f := range s.CAFiles {
+		if f == "" {
+			bad(fmt.Sprintf("s2s.ca_files.%d", i), "must not be empty")
+		}
+	}
+	for path, d := range map[string]time.Duration{
+		"s2s.connect_timeout":   s.ConnectTimeout,
+		"s2s.handshake_timeout": s.HandshakeTimeout,
+		"s2s.idle_timeout":      s.IdleTimeout,
+		"s2s.retry_delay":       s.RetryDelay,
+		"s2s.max_retry_delay":   s.MaxRetryDelay,
+		"s2s.close_timeout":     s.CloseTimeout,
+		"s2s.write_timeout":     s.WriteTimeout,
+	} {
+		if d <= 0 {
+			bad(path, "must be a positive duration such as 30s")
+		}
+	}
+	if s.MaxRetryDelay < s.RetryDelay {
+		bad("s2s.max_retry_delay", "must not be shorter than s2s.retry_delay")
+	}
+	for path, v := range map[string]int{
+		"s2s.queue_size":                s.QueueSize,
+		"s2s.max_links":                 s.MaxLinks,
+		"s2s.max_pending_verifications": s.MaxPendingVerifications,
+	} {
+		if v < 1 {
+			bad(path, "must be at least 1")
+		}
+	}
 }
 
 // Profile returns the configured JID preparation profile.

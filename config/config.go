@@ -15,6 +15,7 @@ import (
 	"maps"
 	"os"
 	"path/filepath"
+	"slices"
 	"time"
 
 	"go.yaml.in/yaml/v3"
@@ -32,6 +33,7 @@ type Config struct {
 	JIDProfile string  `yaml:"jid_profile"`
 	Log        Log     `yaml:"log"`
 	C2S        C2S     `yaml:"c2s"`
+	S2S        S2S     `yaml:"s2s"`
 	TLS        TLS     `yaml:"tls"`
 	SASL       SASL    `yaml:"sasl"`
 	XML        XML     `yaml:"xml"`
@@ -170,6 +172,78 @@ type C2S struct {
 	QueueSize int `yaml:"queue_size"`
 }
 
+// S2S configures server-to-server streams: federation with other XMPP
+// servers (RFC 6120, XEP-0220, XEP-0178).
+type S2S struct {
+	// Enabled switches federation on. When off, stanzas for remote
+	// domains are bounced with remote-server-not-found and nothing
+	// listens for servers.
+	Enabled bool `yaml:"enabled"`
+	// Listen are the addresses for servers that upgrade with STARTTLS
+	// (port 5269 by convention).
+	Listen []string `yaml:"listen"`
+	// DirectTLS are the addresses for direct TLS server connections
+	// (XEP-0368, port 5270 by convention).
+	DirectTLS []string `yaml:"direct_tls"`
+	// Hosts overrides DNS for chosen remote domains: domain → host:port
+	// (dialled with STARTTLS), for private networks and tests.
+	Hosts map[string]string `yaml:"hosts"`
+	// RequireEncryption refuses server streams without TLS, both ways
+	// (RFC 7590). Turning it off allows plaintext federation with
+	// servers that cannot do TLS, which exposes all traffic.
+	RequireEncryption bool `yaml:"require_encryption"`
+	// SecureAuth requires every remote server to present a certificate
+	// valid for its domain (SASL EXTERNAL, XEP-0178); dialback is then
+	// never used to authenticate a server. SecureDomains and
+	// InsecureDomains make exceptions per domain.
+	SecureAuth bool `yaml:"secure_auth"`
+	// SecureDomains require a valid certificate even when SecureAuth is
+	// off.
+	SecureDomains []string `yaml:"secure_domains"`
+	// InsecureDomains may use dialback even when SecureAuth is on.
+	InsecureDomains []string `yaml:"insecure_domains"`
+	// Dialback enables server dialback (XEP-0220) for servers whose
+	// certificate cannot be verified.
+	Dialback bool `yaml:"dialback"`
+	// SystemRoots trusts the operating system's certificate authorities
+	// for peer certificates.
+	SystemRoots bool `yaml:"system_roots"`
+	// CAFiles are extra PEM files of certificate authorities trusted for
+	// peer certificates (a private CA).
+	CAFiles []string `yaml:"ca_files"`
+	// DigestMD5 enables SASL DIGEST-MD5 between servers (seed 6-4), with
+	// a secret shared with each peer domain (DigestMD5Secrets). It is
+	// obsolete (RFC 6331) and only for legacy peers.
+	DigestMD5 bool `yaml:"digest_md5"`
+	// DigestMD5Secrets maps a peer domain to the secret both servers
+	// were configured with.
+	DigestMD5Secrets map[string]string `yaml:"digest_md5_secrets"`
+	// ConnectTimeout bounds resolving and connecting to a remote server.
+	ConnectTimeout time.Duration `yaml:"connect_timeout"`
+	// HandshakeTimeout bounds stream negotiation: TLS, then
+	// authentication (dialback verification included).
+	HandshakeTimeout time.Duration `yaml:"handshake_timeout"`
+	// IdleTimeout closes a link that has carried no stanza for this long.
+	IdleTimeout time.Duration `yaml:"idle_timeout"`
+	// RetryDelay is the first pause before connecting again to a domain
+	// that could not be reached; it doubles (randomised) per failure up
+	// to MaxRetryDelay (RFC 6120 §3.3). Stanzas sent meanwhile are
+	// bounced.
+	RetryDelay    time.Duration `yaml:"retry_delay"`
+	MaxRetryDelay time.Duration `yaml:"max_retry_delay"`
+	// CloseTimeout and WriteTimeout are as for c2s.
+	CloseTimeout time.Duration `yaml:"close_timeout"`
+	WriteTimeout time.Duration `yaml:"write_timeout"`
+	// QueueSize bounds the stanzas waiting for one link (while it comes
+	// up, and to be written).
+	QueueSize int `yaml:"queue_size"`
+	// MaxLinks bounds server connections, inbound and outbound together.
+	MaxLinks int `yaml:"max_links"`
+	// MaxPendingVerifications bounds dialback requests awaiting an
+	// answer from the authoritative server, over all links.
+	MaxPendingVerifications int `yaml:"max_pending_verifications"`
+}
+
 // TLS configures certificates and protocol versions.
 type TLS struct {
 	// Certificates are PEM certificate (with chain) and key files. When
@@ -262,6 +336,24 @@ func Default() *Config {
 			CloseTimeout:          5 * time.Second,
 			WriteTimeout:          30 * time.Second,
 			QueueSize:             1000,
+		},
+		S2S: S2S{
+			Enabled:                 true,
+			Listen:                  []string{":5269"},
+			DirectTLS:               []string{":5270"},
+			RequireEncryption:       true,
+			Dialback:                true,
+			SystemRoots:             true,
+			ConnectTimeout:          10 * time.Second,
+			HandshakeTimeout:        30 * time.Second,
+			IdleTimeout:             10 * time.Minute,
+			RetryDelay:              5 * time.Second,
+			MaxRetryDelay:           5 * time.Minute,
+			CloseTimeout:            5 * time.Second,
+			WriteTimeout:            30 * time.Second,
+			QueueSize:               1000,
+			MaxLinks:                1000,
+			MaxPendingVerifications: 100,
 		},
 		TLS: TLS{MinVersion: "1.2"},
 		SASL: SASL{
@@ -379,10 +471,25 @@ func (c *Config) resolvePaths(dir string) {
 		return filepath.Join(dir, p)
 	}
 	c.DataDir = abs(c.DataDir)
+	for i, f := range c.S2S.CAFiles {
+		c.S2S.CAFiles[i] = abs(f)
+	}
 	for i := range c.TLS.Certificates {
 		c.TLS.Certificates[i].Cert = abs(c.TLS.Certificates[i].Cert)
 		c.TLS.Certificates[i].Key = abs(c.TLS.Certificates[i].Key)
 	}
+}
+
+// SecureDomain reports whether a remote domain must present a valid
+// certificate (no dialback).
+func (c *Config) SecureDomain(domain string) bool {
+	if slices.Contains(c.S2S.SecureDomains, domain) {
+		return true
+	}
+	if slices.Contains(c.S2S.InsecureDomains, domain) {
+		return false
+	}
+	return c.S2S.SecureAuth
 }
 
 // StoragePath returns the SQLite database path.
