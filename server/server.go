@@ -19,6 +19,7 @@ import (
 	"github.com/starling-xmpp/starling/config"
 	"github.com/starling-xmpp/starling/module"
 	"github.com/starling-xmpp/starling/router"
+	"github.com/starling-xmpp/starling/s2s"
 	"github.com/starling-xmpp/starling/sasl"
 	"github.com/starling-xmpp/starling/storage/memory"
 	"github.com/starling-xmpp/starling/storage/sqlstore"
@@ -80,6 +81,7 @@ type Server struct {
 	router *router.Router
 	host   *module.Host
 	c2s    *c2s.Server
+	s2s    *s2s.Manager // nil when federation is off
 
 	mu        sync.Mutex
 	listeners map[string][]net.Listener
@@ -128,6 +130,12 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger) (*Server, er
 		store.Close()
 		return nil, err
 	}
+	if cfg.S2S.Enabled {
+		if s.s2s, err = newFederation(ctx, cfg, store, certs, r, log); err != nil {
+			store.Close()
+			return nil, err
+		}
+	}
 	s.c2s = c2s.NewServer(c2s.Options{
 		Config:      cfg,
 		Router:      r,
@@ -140,10 +148,36 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger) (*Server, er
 	return s, nil
 }
 
+// newFederation builds the s2s manager: a dialback secret kept in the
+// store (so that keys stay valid across a restart), the CAs trusted for
+// peer certificates, and the router's route to remote domains.
+func newFederation(ctx context.Context, cfg *config.Config, store Store, certs *tlsconf.Certs, r *router.Router, log *slog.Logger) (*s2s.Manager, error) {
+	secret, err := store.Secret(ctx, "dialback", 32)
+	if err != nil {
+		return nil, err
+	}
+	roots, err := tlsconf.PeerRoots(cfg.S2S.SystemRoots, cfg.S2S.CAFiles)
+	if err != nil {
+		return nil, fmt.Errorf("s2s.ca_files: %w", err)
+	}
+	m := s2s.New(s2s.Options{
+		Config: cfg,
+		Router: r,
+		Certs:  certs,
+		Roots:  roots,
+		Secret: secret,
+		Logger: log.With("component", "s2s"),
+	})
+	r.SetFederation(m)
+	return m, nil
+}
+
 // Listener kinds.
 const (
 	C2S          = "c2s"
 	C2SDirectTLS = "c2s_direct_tls"
+	S2S          = "s2s"
+	S2SDirectTLS = "s2s_direct_tls"
 )
 
 // Start opens the listeners and serves them in the background. If one
@@ -154,7 +188,11 @@ func (s *Server) Start() error {
 		addrs []string
 	}
 	var opened []net.Listener
-	for _, sp := range []spec{{C2S, s.cfg.C2S.Listen}, {C2SDirectTLS, s.cfg.C2S.DirectTLS}} {
+	specs := []spec{{C2S, s.cfg.C2S.Listen}, {C2SDirectTLS, s.cfg.C2S.DirectTLS}}
+	if s.s2s != nil {
+		specs = append(specs, spec{S2S, s.cfg.S2S.Listen}, spec{S2SDirectTLS, s.cfg.S2S.DirectTLS})
+	}
+	for _, sp := range specs {
 		for _, a := range sp.addrs {
 			ln, err := net.Listen("tcp", a)
 			if err != nil {
@@ -175,8 +213,14 @@ func (s *Server) Start() error {
 			s.wg.Add(1)
 			go func() {
 				defer s.wg.Done()
-				err := s.c2s.Serve(ln, kind == C2SDirectTLS)
-				if err != nil && !errors.Is(err, c2s.ErrServerClosed) {
+				var err error
+				switch kind {
+				case S2S, S2SDirectTLS:
+					err = s.s2s.Serve(ln, kind == S2SDirectTLS)
+				default:
+					err = s.c2s.Serve(ln, kind == C2SDirectTLS)
+				}
+				if err != nil && !errors.Is(err, c2s.ErrServerClosed) && !errors.Is(err, s2s.ErrServerClosed) {
 					s.log.Error("listener failed", "addr", ln.Addr().String(), "err", err)
 				}
 			}()
@@ -186,8 +230,8 @@ func (s *Server) Start() error {
 	return nil
 }
 
-// Addrs returns the bound addresses of one kind of listener (C2S or
-// C2SDirectTLS), useful when the configuration asked for port 0.
+// Addrs returns the bound addresses of one kind of listener (C2S,
+// C2SDirectTLS, S2S, S2SDirectTLS), useful when the configuration asked for port 0.
 func (s *Server) Addrs(kind string) []net.Addr {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -207,6 +251,9 @@ func (s *Server) Host() *module.Host { return s.host }
 // Accounts returns the account manager over this server's store.
 func (s *Server) Accounts() *account.Manager { return Accounts(s.cfg, s.store) }
 
+// Federation returns the s2s manager, nil when s2s.enabled is off.
+func (s *Server) Federation() *s2s.Manager { return s.s2s }
+
 // Connections returns the number of open client connections.
 func (s *Server) Connections() int { return s.c2s.Connections() }
 
@@ -218,6 +265,12 @@ func (s *Server) Certificates() *tlsconf.Certs { return s.certs }
 func (s *Server) Shutdown(ctx context.Context) error {
 	s.log.Info("shutting down")
 	err := s.c2s.Shutdown(ctx)
+	if s.s2s != nil {
+		// After the clients: their last presence still goes out.
+		if serr := s.s2s.Shutdown(ctx); serr != nil && err == nil {
+			err = serr
+		}
+	}
 	s.wg.Wait()
 	if cerr := s.store.Close(); cerr != nil && err == nil {
 		err = cerr

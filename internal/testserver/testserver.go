@@ -1,6 +1,7 @@
 // Package testserver starts real Starling servers inside tests: listening on
-// 127.0.0.1 port 0, with a memory store, its own self-signed certificate in a
-// temporary directory, and its log routed to the test's log.
+// 127.0.0.1 port 0 (clients and servers), with a memory store, its own
+// self-signed certificate in a temporary directory, an empty in-test DNS
+// server for remote domains, and its log routed to the test's log.
 package testserver
 
 import (
@@ -13,9 +14,13 @@ import (
 	"testing"
 	"time"
 
+	"go.yaml.in/yaml/v3"
+
 	"github.com/starling-xmpp/starling/client"
 	"github.com/starling-xmpp/starling/config"
+	"github.com/starling-xmpp/starling/internal/dnstest"
 	"github.com/starling-xmpp/starling/jid"
+	"github.com/starling-xmpp/starling/resolve"
 	"github.com/starling-xmpp/starling/server"
 )
 
@@ -25,6 +30,8 @@ type Server struct {
 	Config *config.Config
 	// Addr and TLSAddr are the STARTTLS and direct-TLS listeners.
 	Addr, TLSAddr string
+	// S2SAddr and S2STLSAddr are the server-to-server listeners.
+	S2SAddr, S2STLSAddr string
 	// Pool trusts the server's certificate.
 	Pool *x509.CertPool
 }
@@ -38,11 +45,26 @@ func Start(t testing.TB, yamlText string) *Server {
 	if err != nil {
 		t.Fatalf("test config: %v", err)
 	}
-	if !strings.Contains(yamlText, "listen:") {
+	var given map[string]map[string]any
+	yaml.Unmarshal([]byte(yamlText), &given)
+	set := func(section, key string) bool {
+		_, ok := given[section][key]
+		return ok
+	}
+	if !set("c2s", "listen") {
 		cfg.C2S.Listen = []string{"127.0.0.1:0"}
 	}
-	if !strings.Contains(yamlText, "direct_tls:") {
+	if !set("c2s", "direct_tls") {
 		cfg.C2S.DirectTLS = []string{"127.0.0.1:0"}
+	}
+	if !set("s2s", "listen") {
+		cfg.S2S.Listen = []string{"127.0.0.1:0"}
+	}
+	if !set("s2s", "direct_tls") {
+		cfg.S2S.DirectTLS = []string{"127.0.0.1:0"}
+	}
+	if !set("s2s", "system_roots") {
+		cfg.S2S.SystemRoots = false
 	}
 	if !strings.Contains(yamlText, "data_dir:") {
 		cfg.DataDir = t.TempDir()
@@ -65,6 +87,12 @@ func Start(t testing.TB, yamlText string) *Server {
 	if err != nil {
 		t.Fatalf("server: %v", err)
 	}
+	if fed := srv.Federation(); fed != nil {
+		// Remote domains resolve through an empty in-test DNS server
+		// (tests add records or address overrides): no query leaves
+		// the loopback interface.
+		fed.SetResolver(&resolve.Resolver{DNS: dnstest.Start(t).Resolver()})
+	}
 	if err := srv.Start(); err != nil {
 		t.Fatalf("server start: %v", err)
 	}
@@ -82,6 +110,12 @@ func Start(t testing.TB, yamlText string) *Server {
 	}
 	if a := srv.Addrs(server.C2SDirectTLS); len(a) > 0 {
 		s.TLSAddr = a[0].String()
+	}
+	if a := srv.Addrs(server.S2S); len(a) > 0 {
+		s.S2SAddr = a[0].String()
+	}
+	if a := srv.Addrs(server.S2SDirectTLS); len(a) > 0 {
+		s.S2STLSAddr = a[0].String()
 	}
 	for _, leaf := range srv.Certificates().Leaves() {
 		s.Pool.AddCert(leaf)

@@ -1,0 +1,170 @@
+package s2s
+
+import (
+	"crypto/hmac"
+	"crypto/rand"
+	"crypto/sha256"
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/base64"
+	"encoding/hex"
+	"fmt"
+	"net"
+	"strings"
+	"time"
+
+	"github.com/starling-xmpp/starling/stanza"
+	"github.com/starling-xmpp/starling/tlsconf"
+	"github.com/starling-xmpp/starling/xmlstream"
+)
+
+// Namespaces of server-to-server negotiation.
+const (
+	// nsDialbackFeature is the stream feature advertising dialback
+	// (XEP-0220 §2.1.1).
+	nsDialbackFeature = "urn:xmpp:features:dialback"
+	// ALPNServer is the ALPN id of direct TLS server connections
+	// (XEP-0368).
+	ALPNServer = "xmpp-server"
+)
+
+// header serialises a server stream header: jabber:server content, the
+// dialback prefix declared (XEP-0220 §2.1 — its presence says we support
+// dialback), version 1.0.
+func header(from, to, id string) []byte {
+	attrs := []stanza.Attr{{Name: stanza.Name{Local: "xmlns:db"}, Value: stanza.NSDialback}}
+	if from != "" {
+		attrs = append(attrs, stanza.Attr{Name: stanza.Name{Local: "from"}, Value: from})
+	}
+	if to != "" {
+		attrs = append(attrs, stanza.Attr{Name: stanza.Name{Local: "to"}, Value: to})
+	}
+	if id != "" {
+		attrs = append(attrs, stanza.Attr{Name: stanza.Name{Local: "id"}, Value: id})
+	}
+	attrs = append(attrs,
+		stanza.Attr{Name: stanza.Name{Local: "version"}, Value: "1.0"},
+		stanza.Attr{Name: stanza.Name{Space: stanza.NSXML, Local: "lang"}, Value: "en"})
+	return xmlstream.AppendOpen(nil, true, stanza.NSServer, attrs)
+}
+
+// checkHeader applies the rules every server stream header must meet (seed
+// 3.2-1, 3.2-2, 3.2-6).
+func checkHeader(h *xmlstream.Header) *stanza.StreamError {
+	switch {
+	case h.Name.Local != "stream":
+		return stanza.NewStreamError(stanza.StreamBadFormat, "the stream must start with <stream:stream>")
+	case h.Name.Space != stanza.NSStream:
+		return stanza.NewStreamError(stanza.StreamInvalidNamespace, "the stream element must be in the namespace "+stanza.NSStream)
+	case h.Prefix == "":
+		return stanza.NewStreamError(stanza.StreamBadNamespacePrefix, "the stream element must have a namespace prefix (stream:)")
+	case h.DefaultNS != stanza.NSServer:
+		return stanza.NewStreamError(stanza.StreamInvalidNamespace, "the default namespace of a server stream must be "+stanza.NSServer)
+	case !versionOK(h.Attr("version")):
+		return stanza.NewStreamError(stanza.StreamUnsupportedVersion, "XMPP 1.0 or later is required")
+	}
+	return nil
+}
+
+// versionOK accepts 1.0 and later.
+func versionOK(v string) bool {
+	major, _, ok := strings.Cut(v, ".")
+	return ok && len(major) > 0 && len(major) <= 4 && major != "0" && strings.Trim(major, "0123456789") == ""
+}
+
+// newStreamID returns 128 random bits, also the dialback key's nonce.
+func newStreamID() string {
+	var b [16]byte
+	rand.Read(b[:])
+	return base64.RawURLEncoding.EncodeToString(b[:])
+}
+
+// dialbackKey is XEP-0185's key: HMAC-SHA256 keyed with the hex SHA-256 of
+// the secret, over "receiving originating streamID", in hex.
+func dialbackKey(secret []byte, receiving, originating, streamID string) string {
+	h := sha256.Sum256(secret)
+	mac := hmac.New(sha256.New, []byte(hex.EncodeToString(h[:])))
+	mac.Write([]byte(receiving + " " + originating + " " + streamID))
+	return hex.EncodeToString(mac.Sum(nil))
+}
+
+// dbElement builds a dialback element (result or verify).
+func dbElement(local, from, to, typ string) *stanza.Element {
+	el := stanza.New(stanza.NSDialback, local).SetAttr("from", from).SetAttr("to", to)
+	if typ != "" {
+		el.SetAttr("type", typ)
+	}
+	return el
+}
+
+// dbError builds a dialback error answer (XEP-0220 §2.4).
+func dbError(local, from, to, id string, err *stanza.Error) *stanza.Element {
+	el := dbElement(local, from, to, "error")
+	if id != "" {
+		el.SetAttr("id", id)
+	}
+	return el.Append(err.Element())
+}
+
+// mechanisms lists the SASL mechanisms in a features element.
+func mechanisms(features *stanza.Element) []string {
+	var out []string
+	if ms := features.Child(stanza.NSSASL, "mechanisms"); ms != nil {
+		for m := range ms.Elements() {
+			if m.Name.Local == "mechanism" {
+				out = append(out, strings.TrimSpace(m.Text()))
+			}
+		}
+	}
+	return out
+}
+
+// tlsState describes a TLS connection for logs.
+func tlsState(cs *tls.ConnectionState) string {
+	if cs == nil {
+		return "none"
+	}
+	return tls.VersionName(cs.Version) + " " + tls.CipherSuiteName(cs.CipherSuite)
+}
+
+// certStatus checks the peer's chain for domain; nil means valid (RFC 6125,
+// XEP-0178 §3).
+func (m *Manager) certStatus(chain []*x509.Certificate, domain string) error {
+	if len(chain) == 0 {
+		return fmt.Errorf("no certificate presented")
+	}
+	return tlsconf.VerifyPeer(chain, domain, m.opt.Roots, time.Now())
+}
+
+// describeCert is certStatus for logs.
+func describeCert(err error) string {
+	if err == nil {
+		return "valid"
+	}
+	return err.Error()
+}
+
+// prefixConn reads pre before reading from the connection (TLS bytes a
+// peer sent along with <starttls/>).
+type prefixConn struct {
+	net.Conn
+	pre []byte
+}
+
+func (p *prefixConn) Read(b []byte) (int, error) {
+	if len(p.pre) > 0 {
+		n := copy(b, p.pre)
+		p.pre = p.pre[n:]
+		return n, nil
+	}
+	return p.Conn.Read(b)
+}
+
+func isSpace(b []byte) bool {
+	for _, ch := range b {
+		if ch != ' ' && ch != '\t' && ch != '\r' && ch != '\n' {
+			return false
+		}
+	}
+	return true
+}
