@@ -38,6 +38,11 @@ type Config struct {
 	SASL       SASL    `yaml:"sasl"`
 	XML        XML     `yaml:"xml"`
 	Storage    Storage `yaml:"storage"`
+	// AdminSocket is the Unix socket (relative paths are inside
+	// data_dir) on which the running server answers administration
+	// commands such as `starling s2s list`; only its owner may connect.
+	// Empty disables it.
+	AdminSocket string `yaml:"admin_socket"`
 	// Modules switches features on and off by name (see ModuleNames).
 	Modules  map[string]bool `yaml:"modules"`
 	Roster   Roster          `yaml:"roster"`
@@ -320,10 +325,11 @@ type Storage struct {
 // localhost, c2s on 5222 and direct TLS on 5223, data in ./starling-data.
 func Default() *Config {
 	return &Config{
-		Hosts:      []string{"localhost"},
-		DataDir:    "./starling-data",
-		JIDProfile: "stringprep",
-		Log:        Log{Level: "info", Format: "text"},
+		Hosts:       []string{"localhost"},
+		DataDir:     "./starling-data",
+		AdminSocket: "admin.sock",
+		JIDProfile:  "stringprep",
+		Log:         Log{Level: "info", Format: "text"},
 		C2S: C2S{
 			Listen:                []string{":5222"},
 			DirectTLS:             []string{":5223"},
@@ -490,6 +496,14 @@ func (c *Config) SecureDomain(domain string) bool {
 		return false
 	}
 	return c.S2S.SecureAuth
+}
+
+// AdminSocketPath returns the admin socket's path, "" when disabled.
+func (c *Config) AdminSocketPath() string {
+	if c.AdminSocket == "" || filepath.IsAbs(c.AdminSocket) {
+		return c.AdminSocket
+	}
+	return filepath.Join(c.DataDir, c.AdminSocket)
 }
 
 // StoragePath returns the SQLite database path.

@@ -85,6 +85,7 @@ type Server struct {
 
 	mu        sync.Mutex
 	listeners map[string][]net.Listener
+	admin     net.Listener
 	wg        sync.WaitGroup
 }
 
@@ -207,6 +208,21 @@ func (s *Server) Start() error {
 			s.mu.Unlock()
 		}
 	}
+	if path := s.cfg.AdminSocketPath(); path != "" {
+		ln, err := listenAdmin(path)
+		if err != nil {
+			for _, l := range opened {
+				l.Close()
+			}
+			return err
+		}
+		s.admin = ln
+		s.wg.Add(1)
+		go func() {
+			defer s.wg.Done()
+			s.serveAdmin(ln)
+		}()
+	}
 	for kind, lns := range s.listeners {
 		for _, ln := range lns {
 			s.log.Info("listening", "kind", kind, "addr", ln.Addr().String())
@@ -264,6 +280,9 @@ func (s *Server) Certificates() *tlsconf.Certs { return s.certs }
 // connections to end (or for ctx), then closes the store.
 func (s *Server) Shutdown(ctx context.Context) error {
 	s.log.Info("shutting down")
+	if s.admin != nil {
+		s.admin.Close() // also removes the socket file
+	}
 	err := s.c2s.Shutdown(ctx)
 	if s.s2s != nil {
 		// After the clients: their last presence still goes out.

@@ -154,6 +154,11 @@ func newInstance(t *testing.T, extraC2S string) (bin, cfgPath string) {
 	if extraC2S != "" {
 		cfg += extraC2S + "\n"
 	}
+	if !strings.Contains(extraC2S, "direct_tls:") {
+		cfg += "  direct_tls: []\n"
+	}
+	// Every listener on loopback port 0: tests run in parallel.
+	cfg += "s2s:\n  listen: [\"127.0.0.1:0\"]\n  direct_tls: []\n"
 	cfg += "sasl:\n  scram_iterations: 4096\n"
 	if err := os.WriteFile(cfgPath, []byte(cfg), 0o600); err != nil {
 		t.Fatal(err)
@@ -162,6 +167,25 @@ func newInstance(t *testing.T, extraC2S string) (bin, cfgPath string) {
 		cmd := exec.Command(bin, "user", "add", "-c", cfgPath, u)
 		cmd.Stdin = strings.NewReader("pw-" + u + "\n")
 		if out, err := cmd.CombinedOutput(); err != nil || !strings.Contains(string(out), "created "+u) {
+			t.Fatalf("user add %s: %v\n%s", u, err, out)
+		}
+	}
+	return bin, cfgPath
+}
+
+// newInstanceConfig is newInstance with the whole configuration given:
+// hosts, listeners and all (data_dir is "data" next to the file).
+func newInstanceConfig(t *testing.T, cfg string, users ...string) (bin, cfgPath string) {
+	t.Helper()
+	bin = buildBinary(t)
+	cfgPath = filepath.Join(t.TempDir(), "starling.yaml")
+	if err := os.WriteFile(cfgPath, []byte("data_dir: data\nlog:\n  format: json\n"+cfg), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for _, u := range users {
+		cmd := exec.Command(bin, "user", "add", "-c", cfgPath, u)
+		cmd.Stdin = strings.NewReader("pw-" + u + "\n")
+		if out, err := cmd.CombinedOutput(); err != nil {
 			t.Fatalf("user add %s: %v\n%s", u, err, out)
 		}
 	}
@@ -199,10 +223,16 @@ func startServe(t *testing.T, bin, cfgPath string) *serve {
 	})
 	lines := bufio.NewScanner(stderr)
 	deadline := time.AfterFunc(20*time.Second, func() { s.cmd.Process.Kill() })
-	for s.addrs["c2s"] == "" && lines.Scan() {
+	for lines.Scan() {
 		var rec struct{ Msg, Kind, Addr string }
-		if json.Unmarshal(lines.Bytes(), &rec) == nil && rec.Msg == "listening" {
+		if json.Unmarshal(lines.Bytes(), &rec) != nil {
+			continue
+		}
+		if rec.Msg == "listening" {
 			s.addrs[rec.Kind] = rec.Addr
+		}
+		if rec.Msg == "serving" { // every listener is logged before
+			break
 		}
 	}
 	deadline.Stop()

@@ -3,6 +3,7 @@
 //	starling serve [-c starling.yaml]        run the server
 //	starling user add|del|passwd|list ...     manage accounts
 //	starling config check [-c starling.yaml]  validate a configuration file
+//	starling s2s list [-c starling.yaml]      show the running server's federation links
 //	starling version                          print the version
 package main
 
@@ -25,12 +26,13 @@ const usage = `Starling, an XMPP server.
 
 Usage:
   starling serve [-c FILE]                 run the server (no -c: host localhost,
-                                           ports 5222 and 5223, data in ./starling-data)
+                                           ports 5222/5223, 5269/5270, data in ./starling-data)
   starling user add [-c FILE] USER@HOST    create an account (password from a prompt or stdin)
   starling user passwd [-c FILE] USER@HOST change a password
   starling user del [-c FILE] USER@HOST    delete an account
   starling user list [-c FILE] [HOST]      list accounts
   starling config check [-c FILE]          check a configuration file
+  starling s2s list [-c FILE]              show the running server's links to other servers
   starling version                         print the version
 
 A commented example of every option is in starling.example.yaml.
@@ -50,6 +52,8 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		err = cmdUser(ctx, args[1:], stdin, stdout, stderr)
 	case "config":
 		err = cmdConfig(args[1:], stdout)
+	case "s2s":
+		err = cmdS2S(ctx, args[1:], stdout, stderr)
 	case "version", "-version", "--version":
 		fmt.Fprintln(stdout, "starling", version())
 	case "help", "-h", "-help", "--help":

@@ -45,10 +45,11 @@ func Start(t testing.TB, yamlText string) *Server {
 	if err != nil {
 		t.Fatalf("test config: %v", err)
 	}
-	var given map[string]map[string]any
+	var given map[string]any
 	yaml.Unmarshal([]byte(yamlText), &given)
 	set := func(section, key string) bool {
-		_, ok := given[section][key]
+		m, _ := given[section].(map[string]any)
+		_, ok := m[key]
 		return ok
 	}
 	if !set("c2s", "listen") {
@@ -62,6 +63,9 @@ func Start(t testing.TB, yamlText string) *Server {
 	}
 	if !set("s2s", "direct_tls") {
 		cfg.S2S.DirectTLS = []string{"127.0.0.1:0"}
+	}
+	if _, ok := given["admin_socket"]; !ok {
+		cfg.AdminSocket = ""
 	}
 	if !set("s2s", "system_roots") {
 		cfg.S2S.SystemRoots = false
