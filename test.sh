@@ -8,7 +8,7 @@
 set -euo pipefail
 cd "$(dirname "$0")"
 
-packages=(python3-slixmpp)
+packages=(python3-slixmpp prosody lua-unbound)
 
 missing=()
 for p in "${packages[@]}"; do
