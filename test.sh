@@ -45,7 +45,7 @@ go test -race -timeout 20m ./...
 
 echo "== fuzzing, ${FUZZTIME:-15s} per target (corpora in each package's testdata/fuzz)"
 for target in jid:FuzzParse xmlstream:FuzzDecoder xmlstream:FuzzDifferential \
-	sasl:FuzzPLAIN sasl:FuzzSCRAM sasl:FuzzDigestMD5; do
+	sasl:FuzzPLAIN sasl:FuzzSCRAM sasl:FuzzDigestMD5 tlsconf:FuzzPeerIdentities; do
 	pkg=${target%%:*} name=${target#*:}
 	go test -run='^$' -fuzz="^${name}\$" -fuzztime="${FUZZTIME:-15s}" "./$pkg" >/dev/null ||
 		{ echo "fuzzing $pkg $name failed (see testdata/fuzz/$name for the input)"; exit 1; }

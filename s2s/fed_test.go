@@ -55,10 +55,10 @@ func send(t *testing.T, c *client.Session, xml string) {
 	}
 }
 
-// TestSubscriptionsAcrossServers: RFC 6121 subscriptions and presence
+// TestSeed10_1_4_SubscriptionsAcrossServers: RFC 6121 subscriptions and presence
 // between users of two servers, both ways, exactly as between local users:
 // request, approval, the contact's presence, probes on login, unavailable.
-func TestSubscriptionsAcrossServers(t *testing.T) {
+func TestSeed10_1_4_SubscriptionsAcrossServers(t *testing.T) {
 	f := startFed(t, certOpts{})
 	alice := login(t, f.a, "alice@a.test/phone")
 	bob := login(t, f.b, "bob@b.test/laptop")
@@ -112,9 +112,9 @@ func TestSubscriptionsAcrossServers(t *testing.T) {
 	presence(t, bob2, "unavailable", "alice@a.test/phone")
 }
 
-// TestPiggyback_8: a second domain of the same server is authenticated
+// TestSeed8_Piggyback: a second domain of the same server is authenticated
 // over the established link with another dialback request (XEP-0220 §4).
-func TestPiggyback_8(t *testing.T) {
+func TestSeed8_Piggyback(t *testing.T) {
 	f := startFed(t, certOpts{hostsA: []string{"a.test", "a2.test"}, aUsers: []string{"carol@a2.test"}})
 	alice := login(t, f.a, "alice@a.test/phone")
 	carol := login(t, f.a, "carol@a2.test/phone")
@@ -144,12 +144,12 @@ func TestPiggyback_8(t *testing.T) {
 	}
 }
 
-// TestWrongDomainCertificate_6_3: a.test presents a certificate from a CA
+// TestSeed6_3_WrongDomainCertificate: a.test presents a certificate from a CA
 // b.test trusts, but for another domain. b.test never accepts it as
 // a.test: by default dialback authenticates a.test instead; when b.test
 // requires a valid certificate from a.test, the link fails and alice's
 // message comes back with an error.
-func TestWrongDomainCertificate_6_3(t *testing.T) {
+func TestSeed6_3_WrongDomainCertificate(t *testing.T) {
 	t.Run("dialback fallback", func(t *testing.T) {
 		f := startFed(t, certOpts{aNames: []string{"wrong.test"}, trustB: true})
 		alice := loginAnyCert(t, f.a, "alice@a.test/phone")
@@ -157,6 +157,17 @@ func TestWrongDomainCertificate_6_3(t *testing.T) {
 		exchange(t, alice, bob)
 		if in := linkAuth(t, f.b, "in", "a.test"); in.Auth != "dialback" {
 			t.Errorf("b.test authenticated a.test by %q, want dialback", in.Auth)
+		}
+	})
+	// The other direction: a.test requires a valid certificate from
+	// b.test, which presents one for another domain.
+	t.Run("outbound to a domain that must have a valid certificate", func(t *testing.T) {
+		f := startFed(t, certOpts{bNames: []string{"wrong.test"}, trustA: true, extraA: "  secure_domains: [b.test]\n"})
+		alice := login(t, f.a, "alice@a.test/phone")
+		alice.Send(chat("bob@b.test/laptop", "should not leave").SetAttr("id", "m1"))
+		e := recvWhere(t, alice, "an error", func(el *stanza.Element) bool { return el.Attr("id") == "m1" })
+		if pe := stanza.ParseError(e); pe == nil || pe.Condition != stanza.RemoteServerNotFound || !strings.Contains(pe.Text, "certificate") {
+			t.Fatalf("alice got %s, want remote-server-not-found about the certificate", e)
 		}
 	})
 	t.Run("certificate required", func(t *testing.T) {
@@ -192,10 +203,10 @@ func loginAnyCert(t *testing.T, s *testserver.Server, addr string) *client.Sessi
 	return c
 }
 
-// TestDigestMD5_6_4: with s2s.digest_md5 and a shared secret on both
+// TestSeed6_4_DigestMD5: with s2s.digest_md5 and a shared secret on both
 // sides, and no trusted certificates, the servers authenticate with SASL
 // DIGEST-MD5 (seed 6-4); a wrong secret falls back to dialback.
-func TestDigestMD5_6_4(t *testing.T) {
+func TestSeed6_4_DigestMD5(t *testing.T) {
 	for _, tc := range []struct {
 		name, secretB, want string
 	}{
@@ -217,11 +228,11 @@ func TestDigestMD5_6_4(t *testing.T) {
 	}
 }
 
-// TestUnreachable_10_7_2: stanzas for a domain that cannot be reached are
+// TestSeed10_7_2_Unreachable: stanzas for a domain that cannot be reached are
 // bounced to their senders with remote-server-not-found, queued ones
 // included; errors are never answered; the next attempt waits (RFC 6120
 // §3.3).
-func TestUnreachable_10_7_2(t *testing.T) {
+func TestSeed10_7_2_Unreachable(t *testing.T) {
 	a := testserver.Start(t, "hosts: [a.test]\ns2s:\n  retry_delay: 1m\n  max_retry_delay: 2m\n")
 	a.AddUser(t, "alice@a.test", "password-alice@a.test")
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
@@ -295,11 +306,11 @@ func TestTimeout(t *testing.T) {
 	}
 }
 
-// TestSRV_3_1_2: the remote server is found through DNS: an
+// TestSeed3_1_2_SRV: the remote server is found through DNS: an
 // _xmpps-server SRV record (direct TLS, XEP-0368) preferred over an
 // _xmpp-server one at the same priority, both pointing at b.test's
 // listeners through a host name (seed 3.1-2, RFC 6120 §3.2).
-func TestSRV_3_1_2(t *testing.T) {
+func TestSeed3_1_2_SRV(t *testing.T) {
 	f := startFed(t, certOpts{noAddress: true})
 	dns := dnstest.Start(t)
 	port := func(addr string) uint16 {
@@ -340,6 +351,85 @@ func TestIdleLinksClose(t *testing.T) {
 		time.Sleep(50 * time.Millisecond)
 	}
 	exchange(t, alice, bob)
+}
+
+// TestQueueLimit: while a link comes up, at most s2s.queue_size stanzas
+// wait for it; the rest are bounced at once with resource-constraint, and
+// the queued ones are bounced when the link fails.
+func TestQueueLimit(t *testing.T) {
+	a := testserver.Start(t, "hosts: [a.test]\ns2s:\n  queue_size: 2\n  handshake_timeout: 1s\n")
+	a.AddUser(t, "alice@a.test", "password-alice@a.test")
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	go func() {
+		c, err := ln.Accept()
+		if err == nil {
+			defer c.Close()
+			time.Sleep(3 * time.Second) // says nothing
+		}
+	}()
+	a.Federation().SetAddress("slow.test", ln.Addr().String())
+	alice := login(t, a, "alice@a.test/phone")
+	for i := range 4 {
+		alice.Send(chat("bob@slow.test", "m").SetAttr("id", "m"+strconv.Itoa(i)))
+	}
+	conds := map[string]stanza.Condition{}
+	for range 4 {
+		el := recvWhere(t, alice, "an error", func(el *stanza.Element) bool { return el.Attr("type") == "error" })
+		conds[el.Attr("id")] = stanza.ParseError(el).Condition
+	}
+	want := map[string]stanza.Condition{"m0": stanza.RemoteServerTimeout, "m1": stanza.RemoteServerTimeout,
+		"m2": stanza.ResourceConstraint, "m3": stanza.ResourceConstraint}
+	for id, c := range want {
+		if conds[id] != c {
+			t.Errorf("%s: %s, want %s", id, conds[id], c)
+		}
+	}
+}
+
+// TestPendingVerificationLimit: past s2s.max_pending_verifications,
+// dialback requests are refused at once rather than queued.
+func TestPendingVerificationLimit(t *testing.T) {
+	b := testserver.Start(t, "hosts: [b.test]\ns2s:\n  max_pending_verifications: 1\n  handshake_timeout: 2s\n")
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	go func() {
+		for range 2 {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			defer c.Close()
+		}
+		time.Sleep(3 * time.Second)
+	}()
+	// The authoritative servers of x.test and y.test never answer.
+	b.Federation().SetAddress("x.test", ln.Addr().String())
+	b.Federation().SetAddress("y.test", ln.Addr().String())
+	p1 := dialRaw(t, b.S2SAddr)
+	p1.open("x.test", "b.test")
+	p1.startTLS(nil, "x.test", "b.test")
+	p1.write("<db:result from='x.test' to='b.test'>00</db:result>")
+	time.Sleep(100 * time.Millisecond) // the first verification is under way
+	p2 := dialRaw(t, b.S2SAddr)
+	p2.open("y.test", "b.test")
+	p2.startTLS(nil, "y.test", "b.test")
+	p2.write("<db:result from='y.test' to='b.test'>00</db:result>")
+	el := p2.next()
+	if e := stanza.ParseError(el); el.Attr("type") != "error" || e == nil || e.Condition != stanza.ResourceConstraint {
+		t.Fatalf("got %s, want resource-constraint", el)
+	}
+	// The first one times out with remote-server-timeout.
+	el = p1.next()
+	if e := stanza.ParseError(el); el.Attr("type") != "error" || e == nil || e.Condition != stanza.RemoteServerTimeout {
+		t.Fatalf("got %s, want remote-server-timeout", el)
+	}
 }
 
 // TestMaxLinks: past s2s.max_links a server refuses new inbound links with

@@ -129,6 +129,10 @@ func (o *outConn) enqueue(local string, q queued) {
 	o.mu.Lock()
 	pr := o.pairs[local]
 	switch {
+	case (o.ended || pr == nil) && q.tries < 2:
+		// The link closed since it was chosen: take another.
+		o.mu.Unlock()
+		o.m.send(q.p, q.tries+1)
 	case o.ended || pr == nil:
 		o.mu.Unlock()
 		o.m.bounce(q.p, stanza.NewError(stanza.RemoteServerNotFound, "the link to the remote server closed"))
@@ -217,7 +221,9 @@ func (o *outConn) requestVerify(v *verifyReq) {
 		v.done(false, stanza.NewError(stanza.RemoteServerNotFound, "the link to the authoritative server closed"))
 		return
 	}
-	v.timer = time.AfterFunc(o.m.cfg.HandshakeTimeout, func() {
+	// Half the handshake time, so that the peer waiting on its inbound
+	// stream hears the verdict before that stream times out.
+	v.timer = time.AfterFunc(o.m.cfg.HandshakeTimeout/2, func() {
 		o.mu.Lock()
 		delete(o.verifying, v.name())
 		o.toVerify = slices.DeleteFunc(o.toVerify, func(x *verifyReq) bool { return x == v })
@@ -378,6 +384,14 @@ func (o *outConn) attempt(nc net.Conn, addr string, directTLS bool) error {
 	if err != nil {
 		o.mu.Lock()
 		w := o.w
+		// Verification requests sent on this connection go again on
+		// the next one, once it is secure.
+		o.verifyOpen = false
+		for _, v := range o.verifying {
+			o.toVerify = append(o.toVerify, v)
+		}
+		clear(o.verifying)
+		o.secure, o.tlsInfo, o.certErr, o.auth = false, "none", errors.New("no TLS"), ""
 		o.mu.Unlock()
 		var se *stanza.StreamError
 		if !errors.As(err, &se) {

@@ -153,13 +153,19 @@ func contains(l []string, s string) bool {
 	return false
 }
 
-// TestDialback_8: self-signed certificates neither side trusts, so both
+// TestSeed8_Dialback: self-signed certificates neither side trusts, so both
 // directions authenticate with server dialback (seed 8, XEP-0220).
-func TestDialback_8(t *testing.T) {
+func TestSeed8_Dialback(t *testing.T) {
 	f := startFed(t, certOpts{})
 	alice := login(t, f.a, "alice@a.test/phone")
 	bob := login(t, f.b, "bob@b.test/laptop")
 	exchange(t, alice, bob)
+	// The remote server itself answers (RFC 6120 §10.3 across servers).
+	bob.Send(stanza.New("", "iq").SetAttr("type", "get").SetAttr("id", "p1").SetAttr("to", "a.test").
+		Append(stanza.New("urn:xmpp:ping", "ping")))
+	if r := recv(t, bob, "iq"); r.Attr("type") != "result" || r.Attr("from") != "a.test" || r.Attr("id") != "p1" {
+		t.Fatalf("bob got %s", r)
+	}
 	for _, s := range []struct {
 		srv    *testserver.Server
 		remote string
@@ -175,9 +181,9 @@ func TestDialback_8(t *testing.T) {
 	}
 }
 
-// TestSASLExternal_6_3: certificates from a CA both servers trust: SASL
+// TestSeed6_3_SASLExternal: certificates from a CA both servers trust: SASL
 // EXTERNAL both ways (seed 6-3, XEP-0178).
-func TestSASLExternal_6_3(t *testing.T) {
+func TestSeed6_3_SASLExternal(t *testing.T) {
 	f := startFed(t, certOpts{aNames: []string{"a.test"}, bNames: []string{"b.test"}, trustA: true, trustB: true})
 	alice := login(t, f.a, "alice@a.test/phone")
 	bob := login(t, f.b, "bob@b.test/laptop")

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/starling-xmpp/starling/internal/testca"
+	"github.com/starling-xmpp/starling/internal/testserver"
 	"github.com/starling-xmpp/starling/stanza"
 	"github.com/starling-xmpp/starling/xmlstream"
 )
@@ -130,9 +131,9 @@ func externalPeer(t *testing.T, f *fed, ca *testca.CA, domain string) *rawPeer {
 	return p
 }
 
-// TestSpoofing_10_1_5: what a hostile or broken remote server sends is
+// TestSeed10_1_5_Spoofing: what a hostile or broken remote server sends is
 // refused with the stream error RFC 6120 §4.9.3 names (seed 10.1-5).
-func TestSpoofing_10_1_5(t *testing.T) {
+func TestSeed10_1_5_Spoofing(t *testing.T) {
 	ca := testca.New(t)
 	f := startFed(t, certOpts{ca: ca, trustB: true})
 	for _, tc := range []struct {
@@ -253,4 +254,57 @@ func TestAuthenticatedPeerDelivers(t *testing.T) {
 	if m.Attr("from") != "mallory@evil.test/x" || m.ChildText("", "body") != "hi" {
 		t.Fatalf("bob got %s", m)
 	}
+}
+
+// TestSeed3_3_1_InitiatingHeader: the header of a stream we initiate
+// names our domain and theirs, our language and version 1.0, in the
+// jabber:server namespace with the dialback prefix declared (seed 3.3.1-1
+// to 3.3.1-4, 3.2-6, XEP-0220 §2.1).
+func TestSeed3_3_1_InitiatingHeader(t *testing.T) {
+	a := testserver.Start(t, "hosts: [a.test]\n")
+	a.AddUser(t, "alice@a.test", "password-alice@a.test")
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	a.Federation().SetAddress("peer.test", ln.Addr().String())
+	alice := login(t, a, "alice@a.test/phone")
+	alice.Send(chat("x@peer.test", "hi"))
+	ln.(*net.TCPListener).SetDeadline(time.Now().Add(10 * time.Second))
+	nc, err := ln.Accept()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	nc.SetDeadline(time.Now().Add(10 * time.Second))
+	raw := make([]byte, 4096)
+	n, err := nc.Read(raw)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(raw[:n]), "xmlns:db='jabber:server:dialback'") {
+		t.Errorf("no dialback namespace declaration in %q", raw[:n])
+	}
+	h, err := xmlstream.NewDecoder(strings.NewReader(string(raw[:n])), xmlstream.DefaultLimits()).ReadHeader()
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]string{"from": h.Attr("from"), "to": h.Attr("to"), "version": h.Attr("version"),
+		"lang": lang(h), "ns": h.DefaultNS, "prefix": h.Prefix}
+	want := map[string]string{"from": "a.test", "to": "peer.test", "version": "1.0", "lang": "en", "ns": stanza.NSServer, "prefix": "stream"}
+	for k, v := range want {
+		if got[k] != v {
+			t.Errorf("%s = %q, want %q", k, got[k], v)
+		}
+	}
+}
+
+func lang(h *xmlstream.Header) string {
+	for _, a := range h.Attrs {
+		if a.Name == (stanza.Name{Space: stanza.NSXML, Local: "lang"}) {
+			return a.Value
+		}
+	}
+	return ""
 }
