@@ -307,12 +307,13 @@ func (c *Config) checkS2S(profile jid.Profile, bad func(path, format string, arg
 	hosts := map[string]string{}
 	for _, d := range slices.Sorted(maps.Keys(s.Hosts)) {
 		addr := s.Hosts[d]
+		// Domains contain dots: errors name the section, and the domain.
 		if _, port, err := net.SplitHostPort(addr); err != nil {
-			bad("s2s.hosts."+d, "%q is not host:port (e.g. \"10.0.0.5:5269\")", addr)
+			bad("s2s.hosts", "%s: %q is not host:port (e.g. \"10.0.0.5:5269\")", d, addr)
 		} else if p, err := strconv.Atoi(port); err != nil || p < 1 || p > 65535 {
-			bad("s2s.hosts."+d, "%q has a bad port", addr)
+			bad("s2s.hosts", "%s: %q has a bad port", d, addr)
 		}
-		hosts[domain("s2s.hosts."+d, d)] = addr
+		hosts[domain("s2s.hosts", d)] = addr
 	}
 	if len(hosts) > 0 {
 		s.Hosts = hosts
@@ -329,9 +330,9 @@ func (c *Config) checkS2S(profile jid.Profile, bad func(path, format string, arg
 	secrets := map[string]string{}
 	for _, d := range slices.Sorted(maps.Keys(s.DigestMD5Secrets)) {
 		if s.DigestMD5Secrets[d] == "" {
-			bad("s2s.digest_md5_secrets."+d, "the secret must not be empty")
+			bad("s2s.digest_md5_secrets", "%s: the secret must not be empty", d)
 		}
-		secrets[domain("s2s.digest_md5_secrets."+d, d)] = s.DigestMD5Secrets[d]
+		secrets[domain("s2s.digest_md5_secrets", d)] = s.DigestMD5Secrets[d]
 	}
 	if len(secrets) > 0 {
 		s.DigestMD5Secrets = secrets

@@ -146,6 +146,12 @@ func TestErrorsNameKeyAndLine(t *testing.T) {
 		{"section not mapping", "c2s: 5\n", 1, "c2s", "section"},
 		{"unknown module", "modules:\n  ping: true\n  chat: true\n", 3, "modules.chat", "unknown module"},
 		{"yaml syntax", "c2s:\n  listen: [\n", 2, "", "did not find"},
+		{"s2s address", "s2s:\n  hosts:\n    example.net: nowhere\n", 2, "s2s.hosts", "example.net: \"nowhere\" is not host:port"},
+		{"s2s own host", "hosts: [a.example]\ns2s:\n  secure_domains: [a.example]\n", 3, "s2s.secure_domains.0", "own hosts"},
+		{"s2s secure and insecure", "s2s:\n  secure_domains: [b.example]\n  insecure_domains: [b.example]\n", 3, "s2s.insecure_domains.0", "also in s2s.secure_domains"},
+		{"s2s digest without secrets", "s2s:\n  digest_md5: true\n", 2, "s2s.digest_md5", "digest_md5_secrets"},
+		{"s2s empty secret", "s2s:\n  digest_md5_secrets:\n    b.example: \"\"\n", 2, "s2s.digest_md5_secrets", "must not be empty"},
+		{"s2s retry", "s2s:\n  retry_delay: 10m\n", 1, "s2s.max_retry_delay", "shorter"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -4,8 +4,11 @@ import (
 	"crypto/tls"
 	"encoding/base64"
 	"errors"
+	"io"
 	"net"
+	"runtime"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -307,4 +310,69 @@ func lang(h *xmlstream.Header) string {
 		}
 	}
 	return ""
+}
+
+// TestBadPeersLeaveNothingBehind: garbage, half streams, peers that vanish
+// during TLS or while their dialback key is being verified: the server
+// keeps federating, and once links go idle every connection and goroutine
+// is released.
+func TestBadPeersLeaveNothingBehind(t *testing.T) {
+	opts := "  idle_timeout: 1s\n  handshake_timeout: 2s\n  close_timeout: 500ms\n"
+	f := startFed(t, certOpts{extraA: opts, extraB: opts})
+	before := runtime.NumGoroutine()
+	open := "<?xml version='1.0'?><stream:stream xmlns='jabber:server' xmlns:stream='http://etherx.jabber.org/streams' xmlns:db='jabber:server:dialback' version='1.0' to='b.test' from='a.test'>"
+	bad := []string{
+		"\x00\x01\x02 binary garbage",
+		open[:50],
+		open + "<db:result from='a.test' to='b.test'>",
+		open + "<starttls xmlns='urn:ietf:params:xml:ns:xmpp-tls'/>\x16\x03\x01 not a tls hello",
+		open + "<message from='x@a.test' to='bob@b.test'/>",
+		open + "<db:verify from='a.test' to='b.test' id='x'>00</db:verify>",
+		open + strings.Repeat("<a>", 200),
+		"",
+	}
+	var wg sync.WaitGroup
+	for i, b := range bad {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			c, err := net.Dial("tcp", f.b.S2SAddr)
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			defer c.Close()
+			c.SetDeadline(time.Now().Add(5 * time.Second))
+			io.WriteString(c, b)
+			if i%2 == 0 {
+				return // vanish
+			}
+			io.Copy(io.Discard, c)
+		}()
+	}
+	// A peer that asks for dialback after TLS and vanishes before the
+	// verdict.
+	p := dialRaw(t, f.b.S2SAddr)
+	p.open("a.test", "b.test")
+	p.startTLS(nil, "a.test", "b.test")
+	p.write("<db:result from='a.test' to='b.test'>00</db:result>")
+	p.nc.Close()
+	wg.Wait()
+
+	alice := login(t, f.a, "alice@a.test/phone")
+	bob := login(t, f.b, "bob@b.test/laptop")
+	exchange(t, alice, bob)
+	alice.Close()
+	bob.Close()
+
+	deadline := time.Now().Add(10 * time.Second)
+	for len(f.a.Federation().Links())+len(f.b.Federation().Links()) > 0 || runtime.NumGoroutine() > before+2 {
+		if time.Now().After(deadline) {
+			buf := make([]byte, 1<<16)
+			n := runtime.Stack(buf, true)
+			t.Fatalf("links %+v %+v and %d goroutines (was %d) left:\n%s", f.a.Federation().Links(), f.b.Federation().Links(),
+				runtime.NumGoroutine(), before, buf[:n])
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
 }
