@@ -2,15 +2,12 @@ package c2s
 
 import (
 	"context"
-	"crypto/rand"
 	"crypto/x509"
-	"encoding/base64"
 	"errors"
 	"io"
 	"log/slog"
 	"net"
 	"strconv"
-	"strings"
 	"sync"
 	"time"
 
@@ -85,7 +82,7 @@ func (c *conn) serve() {
 	})
 	c.mu.Unlock()
 	if c.directTLS {
-		if !c.startTLS(c.nc, nil) {
+		if !c.startTLS(c.nc) {
 			return
 		}
 	}
@@ -350,7 +347,7 @@ func (c *conn) streamOpened(h *xmlstream.Header) *stanza.StreamError {
 		}
 		peer = j.String()
 	}
-	if !versionOK(h.Attr("version")) {
+	if !xmlstream.VersionOK(h.Attr("version")) {
 		return c.headerError(stanza.StreamUnsupportedVersion, "XMPP 1.0 or later is required")
 	}
 	if c.overLimit {
@@ -366,18 +363,6 @@ func (c *conn) streamOpened(h *xmlstream.Header) *stanza.StreamError {
 func (c *conn) headerError(cond stanza.StreamCondition, text string) *stanza.StreamError {
 	c.sendHeaderTo("")
 	return stanza.NewStreamError(cond, text)
-}
-
-// versionOK accepts "1.0" and any later version (we answer 1.0, the lower
-// of the two, RFC 6120 §4.7.5); a missing or older version is refused.
-func versionOK(v string) bool {
-	major, minor, ok := strings.Cut(v, ".")
-	if !ok {
-		return false
-	}
-	ma, err1 := strconv.Atoi(major)
-	_, err2 := strconv.Atoi(minor)
-	return err1 == nil && err2 == nil && ma >= 1 && len(major) <= 4 && len(minor) <= 4
 }
 
 // sendHeaderTo writes our response stream header (seed 3.3.2): from our
@@ -404,7 +389,7 @@ func (c *conn) header(host, peer, lang string) []byte {
 	}
 	attrs := []stanza.Attr{
 		{Name: stanza.Name{Local: "from"}, Value: host},
-		{Name: stanza.Name{Local: "id"}, Value: newStreamID()},
+		{Name: stanza.Name{Local: "id"}, Value: xmlstream.NewStreamID()},
 		{Name: stanza.Name{Local: "version"}, Value: "1.0"},
 		{Name: stanza.Name{Space: stanza.NSXML, Local: "lang"}, Value: lang},
 	}
@@ -420,14 +405,6 @@ func (c *conn) restarted() {
 	c.mu.Lock()
 	c.opened = false
 	c.mu.Unlock()
-}
-
-// newStreamID returns 128 random bits: unique within the server (seed
-// 3.3.2-4) and unguessable.
-func newStreamID() string {
-	var b [16]byte
-	rand.Read(b[:])
-	return base64.RawURLEncoding.EncodeToString(b[:])
 }
 
 // features lists what the client can negotiate now (seed 3.4-1), marking

@@ -36,7 +36,7 @@ func (c *conn) handleSASL(el *stanza.Element) (restart bool, err *stanza.StreamE
 		if c.auth == nil {
 			return c.saslFail(sasl.MalformedRequest, "no authentication in progress")
 		}
-		data, ok := decodeSASL(el.Text())
+		data, ok := sasl.DecodePayload(el.Text())
 		if !ok {
 			c.auth = nil
 			return c.saslFail(sasl.IncorrectEncoding, "the response is not valid base64")
@@ -44,7 +44,7 @@ func (c *conn) handleSASL(el *stanza.Element) (restart bool, err *stanza.StreamE
 		return c.saslStep(data)
 	case "abort":
 		c.auth = nil
-		c.send(saslFailure(sasl.Aborted, ""))
+		c.send(stanza.SASLFailure(sasl.Aborted, ""))
 		return false, nil
 	}
 	return c.saslFail(sasl.MalformedRequest, "unknown element in the SASL namespace")
@@ -53,7 +53,7 @@ func (c *conn) handleSASL(el *stanza.Element) (restart bool, err *stanza.StreamE
 func (c *conn) saslAuth(el *stanza.Element) (bool, *stanza.StreamError) {
 	c.auth = nil
 	if !c.secure && !c.srv.cfg.C2S.AllowPlaintext {
-		c.send(saslFailure(sasl.EncryptionRequired, "negotiate TLS first"))
+		c.send(stanza.SASLFailure(sasl.EncryptionRequired, "negotiate TLS first"))
 		return false, nil
 	}
 	mech := el.Attr("mechanism")
@@ -69,7 +69,7 @@ func (c *conn) saslAuth(el *stanza.Element) (bool, *stanza.StreamError) {
 			return c.saslFail(sasl.MechanismTooWeak, "mechanism disabled by server policy")
 		}
 	}
-	data, ok := decodeSASL(el.Text())
+	data, ok := sasl.DecodePayload(el.Text())
 	if !ok {
 		return c.saslFail(sasl.IncorrectEncoding, "the initial response is not valid base64")
 	}
@@ -89,26 +89,6 @@ func (c *conn) saslAuth(el *stanza.Element) (bool, *stanza.StreamError) {
 	return c.saslStep(data)
 }
 
-// decodeSASL decodes the base64 payload of <auth/> or <response/>: empty
-// means no data (nil), "=" means empty data (RFC 6120 §6.4.2).
-func decodeSASL(s string) ([]byte, bool) {
-	switch s {
-	case "":
-		return nil, true
-	case "=":
-		return []byte{}, true
-	}
-	b, err := base64.StdEncoding.Strict().DecodeString(s)
-	return b, err == nil
-}
-
-func encodeSASL(b []byte) string {
-	if len(b) == 0 {
-		return "="
-	}
-	return base64.StdEncoding.EncodeToString(b)
-}
-
 func (c *conn) saslStep(in []byte) (bool, *stanza.StreamError) {
 	out, done, err := c.auth.Step(c.ctx, in)
 	if err != nil {
@@ -120,7 +100,7 @@ func (c *conn) saslStep(in []byte) (bool, *stanza.StreamError) {
 				// clients (slixmpp asks for tls-unique on TLS 1.3) then
 				// fall back to bare SCRAM.
 				c.cbUnavailable = true
-				c.send(saslFailure(f.Condition, f.Text))
+				c.send(stanza.SASLFailure(f.Condition, f.Text))
 				c.log.Info("channel binding type not available", "mechanism", c.authMech)
 				return false, nil
 			}
@@ -130,7 +110,7 @@ func (c *conn) saslStep(in []byte) (bool, *stanza.StreamError) {
 		return c.saslFail(sasl.TemporaryAuthFailure, "")
 	}
 	if !done {
-		c.send(stanza.New(stanza.NSSASL, "challenge").AppendText(encodeSASL(out)))
+		c.send(stanza.New(stanza.NSSASL, "challenge").AppendText(sasl.EncodePayload(out)))
 		return false, nil
 	}
 	auth := c.auth
@@ -164,21 +144,13 @@ func (c *conn) saslStep(in []byte) (bool, *stanza.StreamError) {
 // saslFail sends <failure/> and counts it; too many failures end the
 // stream with policy-violation.
 func (c *conn) saslFail(cond, text string) (bool, *stanza.StreamError) {
-	c.send(saslFailure(cond, text))
+	c.send(stanza.SASLFailure(cond, text))
 	c.failures++
 	c.log.Info("authentication failed", "condition", cond, "mechanism", c.authMech, "attempt", c.failures)
 	if c.failures >= c.srv.cfg.SASL.MaxFailures {
 		return false, stanza.NewStreamError(stanza.StreamPolicyViolation, "too many failed authentication attempts")
 	}
 	return false, nil
-}
-
-func saslFailure(cond, text string) *stanza.Element {
-	f := stanza.New(stanza.NSSASL, "failure").Append(stanza.New(stanza.NSSASL, cond))
-	if text != "" {
-		f.Append(stanza.New(stanza.NSSASL, "text").SetAttrNS(stanza.NSXML, "lang", "en").AppendText(text))
-	}
-	return f
 }
 
 // lookup finds the credentials of a SASL username on this stream's host.

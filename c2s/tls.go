@@ -33,30 +33,17 @@ func (c *conn) handleTLS(el *stanza.Element) (restart bool, err *stanza.StreamEr
 	// Seed 4-2: nothing but the TLS handshake may follow <starttls/>. A
 	// client that did not wait for <proceed/> may have sent its TLS hello
 	// already; those bytes belong to the TLS layer, never to XML.
-	var early []byte
-	if b := c.dec.Buffered(); !isSpace(b) {
-		early = append([]byte(nil), b...)
-	}
-	if !c.startTLS(c.nc, early) {
+	if !c.startTLS(c.dec.TLSTransport(c.nc)) {
 		c.nc.Close()
 		return false, nil
 	}
 	return true, nil
 }
 
-func isSpace(b []byte) bool {
-	for _, ch := range b {
-		if ch != ' ' && ch != '\t' && ch != '\r' && ch != '\n' {
-			return false
-		}
-	}
-	return true
-}
-
 // startTLS runs the server side of a TLS handshake on raw and switches the
 // stream to it. It reports false if the handshake failed (RFC 6120 §5.4.3.2:
 // the TCP connection is then simply terminated).
-func (c *conn) startTLS(raw net.Conn, early []byte) bool {
+func (c *conn) startTLS(transport net.Conn) bool {
 	cfg := c.srv.baseTLS.Clone()
 	var leaf *x509.Certificate
 	cfg.GetCertificate = func(hi *tls.ClientHelloInfo) (*tls.Certificate, error) {
@@ -68,10 +55,6 @@ func (c *conn) startTLS(raw net.Conn, early []byte) bool {
 	}
 	if c.directTLS {
 		cfg.NextProtos = []string{tlsconf.ALPNClient}
-	}
-	var transport net.Conn = raw
-	if len(early) > 0 {
-		transport = &prefixConn{Conn: raw, pre: early}
 	}
 	tc := tls.Server(transport, cfg)
 	tc.SetDeadline(time.Now().Add(c.srv.cfg.C2S.HandshakeTimeout))
@@ -100,19 +83,4 @@ func (c *conn) startTLS(raw net.Conn, early []byte) bool {
 	c.restarted()
 	c.log.Debug("TLS established", "version", tls.VersionName(cs.Version), "cipher", tls.CipherSuiteName(cs.CipherSuite))
 	return true
-}
-
-// prefixConn reads pre before reading from the connection.
-type prefixConn struct {
-	net.Conn
-	pre []byte
-}
-
-func (p *prefixConn) Read(b []byte) (int, error) {
-	if len(p.pre) > 0 {
-		n := copy(b, p.pre)
-		p.pre = p.pre[n:]
-		return n, nil
-	}
-	return p.Conn.Read(b)
 }

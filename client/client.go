@@ -9,7 +9,6 @@ package client
 import (
 	"context"
 	"crypto/tls"
-	"encoding/base64"
 	"errors"
 	"fmt"
 	"io"
@@ -24,21 +23,6 @@ import (
 	"github.com/starling-xmpp/starling/stanza"
 	"github.com/starling-xmpp/starling/xmlstream"
 )
-
-func encode(b []byte) string {
-	if len(b) == 0 {
-		return "="
-	}
-	return base64.StdEncoding.EncodeToString(b)
-}
-
-func decode(s string) ([]byte, error) {
-	s = strings.TrimSpace(s)
-	if s == "" || s == "=" {
-		return nil, nil
-	}
-	return base64.StdEncoding.DecodeString(s)
-}
 
 // Config says where and how to log in.
 type Config struct {
@@ -345,7 +329,7 @@ func (s *Session) authenticate() error {
 	}
 	auth := stanza.New(stanza.NSSASL, "auth").SetAttr("mechanism", mech)
 	if resp != nil {
-		auth.AppendText(encode(resp))
+		auth.AppendText(sasl.EncodePayload(resp))
 	}
 	if err := s.send(auth); err != nil {
 		return err
@@ -358,10 +342,10 @@ func (s *Session) authenticate() error {
 		if el.Name.Space != stanza.NSSASL {
 			return fmt.Errorf("client: unexpected <%s> during SASL", el.Name.Local)
 		}
-		data, derr := decode(el.Text())
+		data, dok := sasl.DecodePayload(strings.TrimSpace(el.Text()))
 		switch el.Name.Local {
 		case "challenge":
-			if derr != nil {
+			if !dok {
 				return errors.New("client: bad base64 in challenge")
 			}
 			resp, err := sc.Step(data)
@@ -369,11 +353,11 @@ func (s *Session) authenticate() error {
 				s.send(stanza.New(stanza.NSSASL, "abort"))
 				return err
 			}
-			if err := s.send(stanza.New(stanza.NSSASL, "response").AppendText(encode(resp))); err != nil {
+			if err := s.send(stanza.New(stanza.NSSASL, "response").AppendText(sasl.EncodePayload(resp))); err != nil {
 				return err
 			}
 		case "success":
-			if derr != nil {
+			if !dok {
 				return errors.New("client: bad base64 in success")
 			}
 			if err := sc.Verify(data); err != nil {

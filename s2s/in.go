@@ -91,7 +91,7 @@ func (c *inConn) serve() {
 		c.closeWith(stanza.NewStreamError(stanza.StreamConnectionTimeout, "authentication took too long"))
 	})
 	c.mu.Unlock()
-	if c.directTLS && !c.startTLS(nil) {
+	if c.directTLS && !c.startTLS(c.nc) {
 		return
 	}
 	needHeader := true
@@ -192,7 +192,7 @@ func (c *inConn) closeWith(se *stanza.StreamError) {
 		c.timer.Stop()
 	}
 	if !c.opened {
-		c.w.SendRaw(header(c.m.opt.Config.Hosts[0], "", newStreamID()))
+		c.w.SendRaw(header(c.m.opt.Config.Hosts[0], "", xmlstream.NewStreamID()))
 		c.opened = true
 	}
 	nc := c.nc
@@ -289,7 +289,7 @@ func (c *inConn) sendHeader(peer string) {
 	if host == "" {
 		host = c.m.opt.Config.Hosts[0]
 	}
-	id := newStreamID()
+	id := xmlstream.NewStreamID()
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.opened {
@@ -383,11 +383,7 @@ func (c *inConn) handleTLS(el *stanza.Element) (bool, *stanza.StreamError) {
 		c.nc.Close()
 		return false, nil
 	}
-	var early []byte
-	if b := c.dec.Buffered(); !isSpace(b) {
-		early = append([]byte(nil), b...)
-	}
-	if !c.startTLS(early) {
+	if !c.startTLS(c.dec.TLSTransport(c.nc)) {
 		c.nc.Close()
 		return false, nil
 	}
@@ -396,15 +392,11 @@ func (c *inConn) handleTLS(el *stanza.Element) (bool, *stanza.StreamError) {
 
 // startTLS runs the server side of TLS, asking for the peer's certificate
 // (RFC 6120 §13.7.1.2: checked against the domain it claims, later).
-func (c *inConn) startTLS(early []byte) bool {
+func (c *inConn) startTLS(transport net.Conn) bool {
 	cfg := c.m.baseTLS.Clone()
 	cfg.ClientAuth = tls.RequestClientCert
 	if c.directTLS {
 		cfg.NextProtos = []string{ALPNServer}
-	}
-	var transport net.Conn = c.nc
-	if len(early) > 0 {
-		transport = &prefixConn{Conn: c.nc, pre: early}
 	}
 	tc := tls.Server(transport, cfg)
 	tc.SetDeadline(time.Now().Add(c.m.cfg.HandshakeTimeout))
@@ -445,7 +437,7 @@ func (c *inConn) handleSASL(el *stanza.Element) (bool, *stanza.StreamError) {
 				return c.saslFail(sasl.InvalidMechanism, "")
 			}
 			c.auth = srv
-			data, ok := decodeSASL(el.Text())
+			data, ok := sasl.DecodePayload(el.Text())
 			if !ok {
 				c.auth = nil
 				return c.saslFail(sasl.IncorrectEncoding, "")
@@ -458,7 +450,7 @@ func (c *inConn) handleSASL(el *stanza.Element) (bool, *stanza.StreamError) {
 		if c.auth == nil {
 			return c.saslFail(sasl.MalformedRequest, "no authentication in progress")
 		}
-		data, ok := decodeSASL(el.Text())
+		data, ok := sasl.DecodePayload(el.Text())
 		if !ok {
 			c.auth = nil
 			return c.saslFail(sasl.IncorrectEncoding, "")
@@ -466,7 +458,7 @@ func (c *inConn) handleSASL(el *stanza.Element) (bool, *stanza.StreamError) {
 		return c.saslStep(data)
 	case "abort":
 		c.auth = nil
-		c.send(saslFailure(sasl.Aborted, ""))
+		c.send(stanza.SASLFailure(sasl.Aborted, ""))
 		return false, nil
 	}
 	return c.saslFail(sasl.MalformedRequest, "unknown element in the SASL namespace")
@@ -478,7 +470,7 @@ func (c *inConn) saslExternal(el *stanza.Element) (bool, *stanza.StreamError) {
 	if !c.secure {
 		return c.saslFail(sasl.EncryptionRequired, "EXTERNAL needs TLS with a certificate")
 	}
-	data, ok := decodeSASL(el.Text())
+	data, ok := sasl.DecodePayload(el.Text())
 	if !ok {
 		return c.saslFail(sasl.IncorrectEncoding, "")
 	}
@@ -522,7 +514,7 @@ func (c *inConn) saslStep(in []byte) (bool, *stanza.StreamError) {
 		return c.saslFail(sasl.TemporaryAuthFailure, "")
 	}
 	if !done {
-		c.send(stanza.New(stanza.NSSASL, "challenge").AppendText(encodeSASL(out)))
+		c.send(stanza.New(stanza.NSSASL, "challenge").AppendText(sasl.EncodePayload(out)))
 		return false, nil
 	}
 	auth := c.auth
@@ -547,33 +539,13 @@ func (c *inConn) saslSucceeded(method string, out []byte) (bool, *stanza.StreamE
 }
 
 func (c *inConn) saslFail(cond, text string) (bool, *stanza.StreamError) {
-	c.send(saslFailure(cond, text))
+	c.send(stanza.SASLFailure(cond, text))
 	c.failures++
 	c.log.Info("authentication failed", "condition", cond)
 	if c.failures >= 3 {
 		return false, stanza.NewStreamError(stanza.StreamPolicyViolation, "too many failed authentication attempts")
 	}
 	return false, nil
-}
-
-func saslFailure(cond, text string) *stanza.Element {
-	f := stanza.New(stanza.NSSASL, "failure").Append(stanza.New(stanza.NSSASL, cond))
-	if text != "" {
-		f.Append(stanza.New(stanza.NSSASL, "text").SetAttrNS(stanza.NSXML, "lang", "en").AppendText(text))
-	}
-	return f
-}
-
-// decodeSASL decodes a SASL payload: "" is none, "=" is empty.
-func decodeSASL(s string) ([]byte, bool) {
-	switch s {
-	case "":
-		return nil, true
-	case "=":
-		return []byte{}, true
-	}
-	b, err := base64.StdEncoding.Strict().DecodeString(s)
-	return b, err == nil
 }
 
 // authorize records an authenticated pair.

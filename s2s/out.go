@@ -573,12 +573,7 @@ func (o *outConn) startTLS(direct bool) error {
 	if direct {
 		cfg.NextProtos = []string{ALPNServer}
 	}
-	raw := o.nc
-	var transport net.Conn = raw
-	if b := o.dec.Buffered(); !isSpace(b) {
-		transport = &prefixConn{Conn: raw, pre: append([]byte(nil), b...)}
-	}
-	tc := tls.Client(transport, cfg)
+	tc := tls.Client(o.dec.TLSTransport(o.nc), cfg)
 	ctx, cancel := context.WithTimeout(context.Background(), o.m.cfg.HandshakeTimeout)
 	defer cancel()
 	if err := tc.HandshakeContext(ctx); err != nil {
@@ -634,7 +629,7 @@ func (o *outConn) saslDigest() (bool, error) {
 	}
 	auth := stanza.New(stanza.NSSASL, "auth").SetAttr("mechanism", sasl.DigestMD5)
 	if resp != nil {
-		auth.AppendText(encodeSASL(resp))
+		auth.AppendText(sasl.EncodePayload(resp))
 	}
 	o.w.Send(auth)
 	for range 4 {
@@ -642,10 +637,10 @@ func (o *outConn) saslDigest() (bool, error) {
 		if err != nil {
 			return false, err
 		}
-		data, derr := base64.StdEncoding.DecodeString(el.Text())
+		data, dok := sasl.DecodePayload(el.Text())
 		switch el.Name {
 		case stanza.Name{Space: stanza.NSSASL, Local: "challenge"}:
-			if derr != nil {
+			if !dok {
 				return false, errors.New("bad base64 in a SASL challenge")
 			}
 			r, err := cl.Step(data)
@@ -653,9 +648,9 @@ func (o *outConn) saslDigest() (bool, error) {
 				o.w.Send(stanza.New(stanza.NSSASL, "abort"))
 				return false, err
 			}
-			o.w.Send(stanza.New(stanza.NSSASL, "response").AppendText(encodeSASL(r)))
+			o.w.Send(stanza.New(stanza.NSSASL, "response").AppendText(sasl.EncodePayload(r)))
 		case stanza.Name{Space: stanza.NSSASL, Local: "success"}:
-			if derr != nil || cl.Verify(data) != nil {
+			if !dok || cl.Verify(data) != nil {
 				return false, errors.New("the remote server's DIGEST-MD5 success did not prove it knows the secret")
 			}
 			o.setAuth("SASL DIGEST-MD5")
@@ -669,13 +664,6 @@ func (o *outConn) saslDigest() (bool, error) {
 		}
 	}
 	return false, errors.New("too many SASL challenges")
-}
-
-func encodeSASL(b []byte) string {
-	if len(b) == 0 {
-		return "="
-	}
-	return base64.StdEncoding.EncodeToString(b)
 }
 
 // dialbackAuth sends our dialback key and waits for the verdict

@@ -2,14 +2,11 @@ package s2s
 
 import (
 	"crypto/hmac"
-	"crypto/rand"
 	"crypto/sha256"
 	"crypto/tls"
 	"crypto/x509"
-	"encoding/base64"
 	"encoding/hex"
 	"fmt"
-	"net"
 	"strings"
 	"time"
 
@@ -60,23 +57,10 @@ func checkHeader(h *xmlstream.Header) *stanza.StreamError {
 		return stanza.NewStreamError(stanza.StreamBadNamespacePrefix, "the stream element must have a namespace prefix (stream:)")
 	case h.DefaultNS != stanza.NSServer:
 		return stanza.NewStreamError(stanza.StreamInvalidNamespace, "the default namespace of a server stream must be "+stanza.NSServer)
-	case !versionOK(h.Attr("version")):
+	case !xmlstream.VersionOK(h.Attr("version")):
 		return stanza.NewStreamError(stanza.StreamUnsupportedVersion, "XMPP 1.0 or later is required")
 	}
 	return nil
-}
-
-// versionOK accepts 1.0 and later.
-func versionOK(v string) bool {
-	major, _, ok := strings.Cut(v, ".")
-	return ok && len(major) > 0 && len(major) <= 4 && major != "0" && strings.Trim(major, "0123456789") == ""
-}
-
-// newStreamID returns 128 random bits, also the dialback key's nonce.
-func newStreamID() string {
-	var b [16]byte
-	rand.Read(b[:])
-	return base64.RawURLEncoding.EncodeToString(b[:])
 }
 
 // dialbackKey is XEP-0185's key: HMAC-SHA256 keyed with the hex SHA-256 of
@@ -142,29 +126,4 @@ func describeCert(err error) string {
 		return "valid"
 	}
 	return err.Error()
-}
-
-// prefixConn reads pre before reading from the connection (TLS bytes a
-// peer sent along with <starttls/>).
-type prefixConn struct {
-	net.Conn
-	pre []byte
-}
-
-func (p *prefixConn) Read(b []byte) (int, error) {
-	if len(p.pre) > 0 {
-		n := copy(b, p.pre)
-		p.pre = p.pre[n:]
-		return n, nil
-	}
-	return p.Conn.Read(b)
-}
-
-func isSpace(b []byte) bool {
-	for _, ch := range b {
-		if ch != ' ' && ch != '\t' && ch != '\r' && ch != '\n' {
-			return false
-		}
-	}
-	return true
 }

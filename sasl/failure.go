@@ -1,6 +1,9 @@
 package sasl
 
-import "errors"
+import (
+	"encoding/base64"
+	"errors"
+)
 
 // The SASL failure conditions of RFC 6120 §6.5, all of them. The c2s code
 // sends the condition as the child element of <failure/>.
@@ -85,4 +88,26 @@ func malformed(text string) *Failure {
 // alike: same condition, same text, no cause.
 func notAuthorized() *Failure {
 	return &Failure{Condition: NotAuthorized}
+}
+
+// EncodePayload is the base64 form of SASL data in <auth/>, <challenge/>,
+// <response/> and <success/> (RFC 6120 §6.4.2): "=" for empty data.
+func EncodePayload(b []byte) string {
+	if len(b) == 0 {
+		return "="
+	}
+	return base64.StdEncoding.EncodeToString(b)
+}
+
+// DecodePayload reads such a payload: "" is no data (nil), "=" is empty
+// data; anything else must be strict base64, else ok is false.
+func DecodePayload(s string) (b []byte, ok bool) {
+	switch s {
+	case "":
+		return nil, true
+	case "=":
+		return []byte{}, true
+	}
+	b, err := base64.StdEncoding.Strict().DecodeString(s)
+	return b, err == nil
 }

@@ -132,3 +132,22 @@ func TestUnknownUserIndistinguishable(t *testing.T) {
 		})
 	}
 }
+
+func TestPayload(t *testing.T) {
+	for _, tc := range []struct {
+		in   string
+		want []byte
+		ok   bool
+	}{
+		{"", nil, true}, {"=", []byte{}, true}, {"YWJj", []byte("abc"), true},
+		{"YWJj=", nil, false}, {"@@", nil, false}, {"YW Jj", nil, false},
+	} {
+		got, ok := DecodePayload(tc.in)
+		if ok != tc.ok || ok && (string(got) != string(tc.want) || (got == nil) != (tc.want == nil)) {
+			t.Errorf("DecodePayload(%q) = %q, %v; want %q, %v", tc.in, got, ok, tc.want, tc.ok)
+		}
+	}
+	if EncodePayload(nil) != "=" || EncodePayload([]byte("abc")) != "YWJj" {
+		t.Error("EncodePayload")
+	}
+}

@@ -350,3 +350,13 @@ func IsXMLChar(r rune) bool {
 	}
 	return false
 }
+
+// SASLFailure builds <failure/> in the SASL namespace with a condition of
+// RFC 6120 §6.5 and optional text.
+func SASLFailure(cond, text string) *Element {
+	f := New(NSSASL, "failure").Append(New(NSSASL, cond))
+	if text != "" {
+		f.Append(New(NSSASL, "text").SetAttrNS(NSXML, "lang", "en").AppendText(text))
+	}
+	return f
+}
