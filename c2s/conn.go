@@ -308,17 +308,8 @@ func (c *conn) send(el *stanza.Element) bool {
 // answers with ours and the stream features (§3.4).
 func (c *conn) streamOpened(h *xmlstream.Header) *stanza.StreamError {
 	first := c.host == ""
-	switch {
-	case h.Name.Local != "stream":
-		return c.headerError(stanza.StreamBadFormat, "the stream must start with <stream:stream>")
-	case h.Name.Space != stanza.NSStream:
-		return c.headerError(stanza.StreamInvalidNamespace, "the stream element must be in the namespace "+stanza.NSStream)
-	case h.Prefix == "":
-		// Seed 3.2-2: elements in the streams namespace are prefixed.
-		return c.headerError(stanza.StreamBadNamespacePrefix, "the stream element must have a namespace prefix (stream:)")
-	case h.DefaultNS != stanza.NSClient:
-		// Seed 3.2-4, 3.2-5.
-		return c.headerError(stanza.StreamInvalidNamespace, "the default namespace must be "+stanza.NSClient)
+	if se := h.Check(stanza.NSClient); se != nil {
+		return c.headerError(se.Condition, se.Text)
 	}
 	for _, a := range h.Attrs {
 		if a.Name == (stanza.Name{Space: stanza.NSXML, Local: "lang"}) && a.Value != "" {

@@ -45,19 +45,13 @@ func header(from, to, id string) []byte {
 	return xmlstream.AppendOpen(nil, true, stanza.NSServer, attrs)
 }
 
-// checkHeader applies the rules every server stream header must meet (seed
-// 3.2-1, 3.2-2, 3.2-6).
+// checkHeader applies the rules every server stream header must meet
+// (seed 3.2-1, 3.2-2, 3.2-6), and asks for version 1.0 or later.
 func checkHeader(h *xmlstream.Header) *stanza.StreamError {
-	switch {
-	case h.Name.Local != "stream":
-		return stanza.NewStreamError(stanza.StreamBadFormat, "the stream must start with <stream:stream>")
-	case h.Name.Space != stanza.NSStream:
-		return stanza.NewStreamError(stanza.StreamInvalidNamespace, "the stream element must be in the namespace "+stanza.NSStream)
-	case h.Prefix == "":
-		return stanza.NewStreamError(stanza.StreamBadNamespacePrefix, "the stream element must have a namespace prefix (stream:)")
-	case h.DefaultNS != stanza.NSServer:
-		return stanza.NewStreamError(stanza.StreamInvalidNamespace, "the default namespace of a server stream must be "+stanza.NSServer)
-	case !xmlstream.VersionOK(h.Attr("version")):
+	if se := h.Check(stanza.NSServer); se != nil {
+		return se
+	}
+	if !xmlstream.VersionOK(h.Attr("version")) {
 		return stanza.NewStreamError(stanza.StreamUnsupportedVersion, "XMPP 1.0 or later is required")
 	}
 	return nil

@@ -40,6 +40,24 @@ func (h *Header) Attr(local string) string {
 	return ""
 }
 
+// Check applies the rules every stream header must meet (seed 3.2-1,
+// 3.2-2, 3.2-4 to 3.2-6): the stream element, in the streams namespace,
+// with a prefix, and contentNS (jabber:client or jabber:server) as the
+// default namespace. The version is checked separately (VersionOK).
+func (h *Header) Check(contentNS string) *stanza.StreamError {
+	switch {
+	case h.Name.Local != "stream":
+		return stanza.NewStreamError(stanza.StreamBadFormat, "the stream must start with <stream:stream>")
+	case h.Name.Space != stanza.NSStream:
+		return stanza.NewStreamError(stanza.StreamInvalidNamespace, "the stream element must be in the namespace "+stanza.NSStream)
+	case h.Prefix == "":
+		return stanza.NewStreamError(stanza.StreamBadNamespacePrefix, "the stream element must have a namespace prefix (stream:)")
+	case h.DefaultNS != contentNS:
+		return stanza.NewStreamError(stanza.StreamInvalidNamespace, "the default namespace must be "+contentNS)
+	}
+	return nil
+}
+
 // Close is the closing stream tag.
 const Close = "</stream:stream>"
 
