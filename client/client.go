@@ -1,9 +1,20 @@
-// Package client is Starling's XMPP client: it opens a client-to-server
-// stream (RFC 6120), negotiates STARTTLS or direct TLS with certificate
-// verification, authenticates with the strongest SASL mechanism both sides
-// support, binds a resource, and then sends and receives stanzas.
+// Package client is Starling's XMPP client (the client role of RFC 6120 and
+// RFC 6121): it finds the server through _xmpps-client/_xmpp-client SRV
+// records (or the domain on port 5222), opens a client-to-server stream,
+// negotiates STARTTLS or direct TLS with certificate verification that is
+// never skipped unless the configuration says so, authenticates with the
+// strongest SASL mechanism both sides support (SCRAM-SHA-256-PLUS down to
+// PLAIN, PLAIN only over TLS unless allowed), binds a requested or
+// server-generated resource, and then sends and receives stanzas.
 //
-// Starling's own tests drive the server through it.
+// A Session offers IQ requests with correlation and timeouts (IQ, Ping),
+// handlers by stanza kind and payload namespace (Handle, HandleIQ, Serve),
+// IM helpers (roster, subscriptions, presence, messages) and a clean close
+// handshake. Errors are typed: *stanza.Error for an IQ error reply,
+// *stanza.StreamError when the server ends the stream with an error,
+// *AuthError for a SASL failure. Managed keeps a session up across drops.
+//
+// Starling's own tests, its load tool and `starling doctor` use it.
 package client
 
 import (
@@ -14,11 +25,13 @@ import (
 	"io"
 	"net"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
 
 	"github.com/starling-xmpp/starling/jid"
+	"github.com/starling-xmpp/starling/resolve"
 	"github.com/starling-xmpp/starling/sasl"
 	"github.com/starling-xmpp/starling/stanza"
 	"github.com/starling-xmpp/starling/xmlstream"
@@ -30,9 +43,12 @@ type Config struct {
 	// lets the server generate it (seed 7-2).
 	JID      jid.JID
 	Password string
-	// Addr is the host:port to connect to; empty means the JID's domain
-	// on port 5222.
+	// Addr is the host:port to connect to; empty means looking the
+	// domain up: _xmpps-client and _xmpp-client SRV records, else the
+	// domain on port 5222 (RFC 6120 §3.2, XEP-0368).
 	Addr string
+	// Resolver answers those lookups; nil uses the system's DNS.
+	Resolver *resolve.Resolver
 	// TLS configures certificate verification; nil verifies against the
 	// system roots for the JID's domain. Verification is never skipped
 	// unless this config says so.
@@ -82,6 +98,10 @@ type Session struct {
 	features *stanza.Element
 	mech     string
 	tls      *tls.ConnectionState
+	addr     string
+	lang     string // the server's xml:lang
+
+	dispatch // IQ correlation and handlers (dispatch.go)
 
 	wmu    sync.Mutex
 	closed bool // our closing tag is sent
@@ -99,13 +119,46 @@ type event struct {
 	err error
 }
 
-// Dial connects and negotiates a session.
+// Dial connects and negotiates a session. Without Config.Addr it tries the
+// domain's SRV targets in order (seed 3.1-2) until one connects.
 func Dial(ctx context.Context, cfg Config) (*Session, error) {
-	addr := cfg.Addr
-	if addr == "" {
-		addr = net.JoinHostPort(cfg.JID.Domain(), "5222")
+	if cfg.Addr != "" {
+		return dialAddr(ctx, cfg, cfg.Addr)
 	}
-	var d net.Dialer
+	res := cfg.Resolver
+	if res == nil {
+		res = &resolve.Resolver{}
+	}
+	targets, err := res.Lookup(ctx, resolve.ServiceClient, cfg.JID.Domain())
+	if err != nil {
+		return nil, fmt.Errorf("client: finding the server of %s: %w", cfg.JID.Domain(), err)
+	}
+	var errs []error
+	for _, t := range targets {
+		c := cfg
+		c.DirectTLS = t.DirectTLS
+		s, err := dialAddr(ctx, c, net.JoinHostPort(t.Host, strconv.Itoa(int(t.Port))), res.DNS)
+		if err == nil {
+			return s, nil
+		}
+		errs = append(errs, err)
+		var ae *AuthError
+		var se *stanza.StreamError
+		if errors.As(err, &ae) || errors.As(err, &se) || ctx.Err() != nil {
+			// The server answered: another address would answer the
+			// same.
+			break
+		}
+	}
+	return nil, errors.Join(errs...)
+}
+
+// dialAddr connects to one address and negotiates.
+func dialAddr(ctx context.Context, cfg Config, addr string, dns ...*net.Resolver) (*Session, error) {
+	d := net.Dialer{}
+	if len(dns) > 0 {
+		d.Resolver = dns[0]
+	}
 	conn, err := d.DialContext(ctx, "tcp", addr)
 	if err != nil {
 		return nil, err
@@ -115,6 +168,7 @@ func Dial(ctx context.Context, cfg Config) (*Session, error) {
 		conn.Close()
 		return nil, err
 	}
+	s.addr = addr
 	return s, nil
 }
 
@@ -454,8 +508,24 @@ func (s *Session) SendRaw(b []byte) error { return s.write(b) }
 func (s *Session) readLoop() {
 	defer close(s.done)
 	defer close(s.in)
+	defer s.endDispatch()
 	for {
 		el, err := s.dec.Next()
+		var se *stanza.StreamError
+		if errors.As(err, &se) {
+			// The server sent what XMPP forbids (seed 9-2: comments,
+			// processing instructions, DTDs are restricted-xml) or
+			// broken XML: tell it, close our stream, and stop.
+			s.wmu.Lock()
+			if !s.closed {
+				s.closed = true
+				s.conn.SetWriteDeadline(time.Now().Add(5 * time.Second))
+				s.conn.Write(se.Element().AppendXML(nil, stanza.NSClient))
+				s.conn.Write([]byte(xmlstream.Close))
+			}
+			s.wmu.Unlock()
+			err = &PeerError{Err: se}
+		}
 		if errors.Is(err, xmlstream.ErrStreamEnd) {
 			// The server closed its stream: answer with ours (seed
 			// 3.5-1) and wait for it to end the connection (3.5-4).
@@ -479,9 +549,25 @@ func (s *Session) readLoop() {
 			s.errMu.Unlock()
 			return
 		}
+		if s.route(el) {
+			continue
+		}
 		s.in <- event{el: el}
 	}
 }
+
+// PeerError reports that the server broke the protocol (for instance sent
+// a comment or a DTD, seed 9-2); the Session answered with the stream
+// error Err and closed the stream.
+type PeerError struct {
+	Err *stanza.StreamError
+}
+
+func (e *PeerError) Error() string {
+	return "client: the server broke the protocol; sent " + e.Err.Error()
+}
+
+func (e *PeerError) Unwrap() error { return e.Err }
 
 // Next returns the next element the server sends (stanzas, and also a
 // <stream:error/>). When the server closes its stream Next returns
