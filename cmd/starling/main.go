@@ -4,6 +4,7 @@
 //	starling user add|del|passwd|list ...     manage accounts
 //	starling config check [-c starling.yaml]  validate a configuration file
 //	starling s2s list [-c starling.yaml]      show the running server's federation links
+//	starling send --jid ... --to ... TEXT     send a message from a script
 //	starling version                          print the version
 package main
 
@@ -33,6 +34,8 @@ Usage:
   starling user list [-c FILE] [HOST]      list accounts
   starling config check [-c FILE]          check a configuration file
   starling s2s list [-c FILE]              show the running server's links to other servers
+  starling send --jid USER@HOST --to JID MESSAGE
+                                           send a message (password from $STARLING_PASSWORD or a prompt)
   starling version                         print the version
 
 A commented example of every option is in starling.example.yaml.
@@ -54,6 +57,8 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		err = cmdConfig(args[1:], stdout)
 	case "s2s":
 		err = cmdS2S(ctx, args[1:], stdout, stderr)
+	case "send":
+		err = cmdSend(ctx, args[1:], stdin, stdout, stderr)
 	case "version", "-version", "--version":
 		fmt.Fprintln(stdout, "starling", version())
 	case "help", "-h", "-help", "--help":
