@@ -99,7 +99,7 @@ type Session struct {
 	mech     string
 	tls      *tls.ConnectionState
 	addr     string
-	lang     string // the server's xml:lang
+	header   *xmlstream.Header // the server's last stream header
 
 	dispatch // IQ correlation and handlers (dispatch.go)
 
@@ -248,6 +248,7 @@ func (s *Session) openStream() error {
 	if h.Attr("version") != "1.0" {
 		return fmt.Errorf("client: the server speaks stream version %q, not 1.0", h.Attr("version"))
 	}
+	s.header = h
 	el, err := s.next()
 	if err != nil {
 		return err
@@ -365,6 +366,10 @@ func (s *Session) authenticate() error {
 		}
 	} else if !slices.Contains(offered, mech) {
 		return fmt.Errorf("client: the server does not offer %s", mech)
+	}
+	if mech == sasl.PLAIN && s.tls == nil && !s.cfg.AllowPLAIN {
+		// Seed 6-2: PLAIN only over TLS, unless explicitly allowed.
+		return errors.New("client: refusing to send the password with PLAIN without TLS (Config.AllowPLAIN)")
 	}
 	plus := slices.ContainsFunc(offered, sasl.IsPlus)
 	sc, err := sasl.NewClient(mech, sasl.ClientConfig{
@@ -492,6 +497,13 @@ func (s *Session) JID() jid.JID { return s.jid }
 // Features returns the stream features the server sent last.
 func (s *Session) Features() *stanza.Element { return s.features }
 
+// ServerHeader returns the stream header the server sent last (its 'to'
+// echoes the 'from' we sent, RFC 6120 §4.7.2).
+func (s *Session) ServerHeader() *xmlstream.Header { return s.header }
+
+// Addr returns the address the session connected to.
+func (s *Session) Addr() string { return s.addr }
+
 // Mechanism returns the SASL mechanism used.
 func (s *Session) Mechanism() string { return s.mech }
 
@@ -524,6 +536,8 @@ func (s *Session) readLoop() {
 				s.conn.Write([]byte(xmlstream.Close))
 			}
 			s.wmu.Unlock()
+			// Seed 3.6-1: and the connection ends.
+			s.raw.Close()
 			err = &PeerError{Err: se}
 		}
 		if errors.Is(err, xmlstream.ErrStreamEnd) {
@@ -531,16 +545,24 @@ func (s *Session) readLoop() {
 			// 3.5-1) and wait for it to end the connection (3.5-4).
 			s.in <- event{err: err}
 			s.wmu.Lock()
+			first := s.closed // we had sent our closing tag already
 			if !s.closed {
 				s.closed = true
 				s.conn.SetWriteDeadline(time.Now().Add(5 * time.Second))
 				s.conn.Write([]byte(xmlstream.Close))
 			}
 			s.wmu.Unlock()
-			s.raw.SetReadDeadline(time.Now().Add(30 * time.Second))
-			_, err = io.Copy(io.Discard, s.conn)
-			if err == nil {
+			if first {
+				// Both closing tags are out: the one who closed first
+				// ends the connection (seed 3.5-4).
+				s.raw.Close()
 				err = io.EOF
+			} else {
+				s.raw.SetReadDeadline(time.Now().Add(30 * time.Second))
+				_, err = io.Copy(io.Discard, s.conn)
+				if err == nil {
+					err = io.EOF
+				}
 			}
 		}
 		if err != nil {

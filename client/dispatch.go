@@ -66,6 +66,10 @@ func (s *Session) IQ(ctx context.Context, iq *stanza.Element) (*stanza.Element, 
 	if t := iq.Attr("type"); t != "get" && t != "set" {
 		return nil, errors.New("client: IQ sends only get and set requests")
 	}
+	if iq.NumElements() != 1 {
+		// Seed 10.4-4.
+		return nil, errors.New("client: an IQ request carries exactly one child element")
+	}
 	var to jid.JID
 	if t := iq.Attr("to"); t != "" {
 		var err error
@@ -339,6 +343,9 @@ func (s *Session) Serve(ctx context.Context) error {
 			continue
 		}
 		switch t := el.Attr("type"); {
+		case (t == "get" || t == "set") && el.NumElements() != 1:
+			// Seed 10.4-4.
+			s.Send(stanza.ErrorReply(el, stanza.NewError(stanza.BadRequest, "an IQ request carries exactly one child element")))
 		case t == "get" && el.Child(NSPing, "ping") != nil:
 			r := stanza.New("", "iq").SetAttr("type", "result").SetAttr("id", el.Attr("id"))
 			if f := el.Attr("from"); f != "" {
