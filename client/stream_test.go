@@ -6,6 +6,7 @@ import (
 	"io"
 	"net"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -22,6 +23,32 @@ type peer struct {
 	t   *testing.T
 	c   net.Conn
 	dec *xmlstream.Decoder
+	rec *recorder // what the client sent during negotiation
+}
+
+// recorder keeps a copy of what is read through it.
+type recorder struct {
+	r   io.Reader
+	mu  sync.Mutex
+	buf strings.Builder
+	on  bool
+}
+
+func (r *recorder) Read(b []byte) (int, error) {
+	n, err := r.r.Read(b)
+	r.mu.Lock()
+	if r.on {
+		r.buf.Write(b[:n])
+	}
+	r.mu.Unlock()
+	return n, err
+}
+
+func (r *recorder) stop() string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.on = false
+	return r.buf.String()
 }
 
 const fakeOpen = "<stream:stream xmlns='jabber:client' xmlns:stream='http://etherx.jabber.org/streams' version='1.0' from='fake.test' id='x'>"
@@ -48,7 +75,8 @@ func fakeLogin(t *testing.T, lang string) (*client.Session, *peer, *xmlstream.He
 			return
 		}
 		c.SetDeadline(time.Now().Add(10 * time.Second))
-		p := &peer{t: t, c: c, dec: xmlstream.NewDecoder(c, xmlstream.Limits{})}
+		rec := &recorder{r: c, on: true}
+		p := &peer{t: t, c: c, dec: xmlstream.NewDecoder(rec, xmlstream.Limits{}), rec: rec}
 		var first *xmlstream.Header
 		for i, st := range []struct{ features, reply string }{
 			{"<stream:features><mechanisms xmlns='urn:ietf:params:xml:ns:xmpp-sasl'><mechanism>PLAIN</mechanism></mechanisms></stream:features>",
@@ -74,6 +102,7 @@ func fakeLogin(t *testing.T, lang string) (*client.Session, *peer, *xmlstream.He
 				p.dec.Restart()
 			}
 		}
+		rec.stop()
 		ch <- accepted{p, first}
 	}()
 	s, err := client.Dial(ctxT(t), client.Config{JID: jid.MustParse("alice@fake.test/r"), Password: "pw",
@@ -115,6 +144,26 @@ func TestSeed3_3_1_Header(t *testing.T) {
 		if got[k] != v {
 			t.Errorf("%s = %q, want %q", k, got[k], v)
 		}
+	}
+}
+
+// TestSeed5_2_NoWhitespace: nothing but elements, with no white space
+// between them, from the first header to the bind request (seed 4-2, 5-2);
+// after SASL success a new header follows (5-3).
+func TestSeed5_2_NoWhitespace(t *testing.T) {
+	s, p, _ := fakeLogin(t, "")
+	defer s.Abort()
+	sent := p.rec.stop()
+	if sent == "" {
+		t.Fatal("nothing recorded")
+	}
+	for i := 1; i < len(sent); i++ {
+		if sent[i-1] == '>' && strings.ContainsRune(" \t\r\n", rune(sent[i])) {
+			t.Fatalf("white space after element %d in %q", i, sent)
+		}
+	}
+	if n := strings.Count(sent, "<stream:stream"); n != 2 {
+		t.Errorf("%d stream headers, want 2 (before and after SASL): %q", n, sent)
 	}
 }
 
