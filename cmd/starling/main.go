@@ -5,6 +5,7 @@
 //	starling config check [-c starling.yaml]  validate a configuration file
 //	starling s2s list [-c starling.yaml]      show the running server's federation links
 //	starling send --jid ... --to ... TEXT     send a message from a script
+//	starling doctor [FLAGS] DOMAIN            check a domain from outside
 //	starling version                          print the version
 package main
 
@@ -36,6 +37,7 @@ Usage:
   starling s2s list [-c FILE]              show the running server's links to other servers
   starling send --jid USER@HOST --to JID MESSAGE
                                            send a message (password from $STARLING_PASSWORD or a prompt)
+  starling doctor [FLAGS] DOMAIN           check a domain from outside (DNS, ports, TLS)
   starling version                         print the version
 
 A commented example of every option is in starling.example.yaml.
@@ -59,6 +61,8 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		err = cmdS2S(ctx, args[1:], stdout, stderr)
 	case "send":
 		err = cmdSend(ctx, args[1:], stdin, stdout, stderr)
+	case "doctor":
+		err = cmdDoctor(ctx, args[1:], stdin, stdout, stderr)
 	case "version", "-version", "--version":
 		fmt.Fprintln(stdout, "starling", version())
 	case "help", "-h", "-help", "--help":
