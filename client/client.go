@@ -20,6 +20,7 @@ package client
 import (
 	"context"
 	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"io"
@@ -34,6 +35,7 @@ import (
 	"github.com/starling-xmpp/starling/resolve"
 	"github.com/starling-xmpp/starling/sasl"
 	"github.com/starling-xmpp/starling/stanza"
+	"github.com/starling-xmpp/starling/tlsconf"
 	"github.com/starling-xmpp/starling/xmlstream"
 )
 
@@ -210,6 +212,27 @@ func (s *Session) startTLS(ctx context.Context) error {
 	}
 	if s.cfg.DirectTLS && len(cfg.NextProtos) == 0 {
 		cfg.NextProtos = []string{"xmpp-client"}
+	}
+	if !cfg.InsecureSkipVerify && cfg.VerifyConnection == nil && cfg.VerifyPeerCertificate == nil {
+		// RFC 6125 as RFC 6120 §13.7.2.1 applies it: DNS-IDs, and
+		// also SRV-IDs (_xmpp-client) and XmppAddrs, which crypto/x509
+		// does not know. The chain is still crypto/x509's.
+		roots := cfg.RootCAs
+		if roots == nil {
+			sys, err := x509.SystemCertPool()
+			if err != nil {
+				return fmt.Errorf("client: TLS: no trusted roots: %w", err)
+			}
+			roots = sys
+		}
+		name := cfg.ServerName
+		cfg.InsecureSkipVerify = true
+		cfg.VerifyConnection = func(cs tls.ConnectionState) error {
+			if err := tlsconf.VerifyServer(cs.PeerCertificates, name, roots, time.Now()); err != nil {
+				return fmt.Errorf("certificate: %w", err)
+			}
+			return nil
+		}
 	}
 	tc := tls.Client(s.raw, cfg)
 	if err := tc.HandshakeContext(ctx); err != nil {

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/starling-xmpp/starling/client"
+	"github.com/starling-xmpp/starling/internal/testca"
 	"github.com/starling-xmpp/starling/internal/testserver"
 	"github.com/starling-xmpp/starling/jid"
 	"github.com/starling-xmpp/starling/sasl"
@@ -287,6 +288,28 @@ func TestSeed4_TLS(t *testing.T) {
 			t.Fatalf("got %v, want a refusal naming STARTTLS", err)
 		}
 	})
+	// RFC 6120 §13.7.2.1: an SRV-ID for client streams is enough; one for
+	// server streams is not.
+	for _, tc := range []struct {
+		srvID string
+		ok    bool
+	}{{"_xmpp-client.example.test", true}, {"_xmpp-server.example.test", false}} {
+		t.Run("SRV-ID "+tc.srvID, func(t *testing.T) {
+			ca := testca.New(t)
+			cert, key := ca.WriteFiles(t, t.TempDir(), "srv", testca.Leaf{SRVNames: []string{tc.srvID}})
+			srv := testserver.Start(t, "hosts: [example.test]\ntls:\n  certificates: [{cert: "+cert+", key: "+key+"}]\n")
+			srv.AddUser(t, "alice@example.test", "pw")
+			cfg := srv.ClientConfig(t, "alice@example.test", "pw")
+			cfg.TLS = &tls.Config{RootCAs: ca.Pool}
+			s, err := client.Dial(ctxT(t), cfg)
+			if (err == nil) != tc.ok {
+				t.Fatalf("Dial: %v, want success %v", err, tc.ok)
+			}
+			if err == nil {
+				s.Close()
+			}
+		})
+	}
 	t.Run("certificate for another name", func(t *testing.T) {
 		srv := testserver.Start(t, "")
 		srv.AddUser(t, "alice@localhost", "pw")

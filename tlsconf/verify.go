@@ -46,6 +46,10 @@ var (
 // uses the same identities as STARTTLS.
 const srvService = "_xmpp-server"
 
+// srvClientService is the SRV-ID service label of a server's certificate
+// for client streams (RFC 6120 §13.7.1.2.1).
+const srvClientService = "_xmpp-client"
+
 // PeerRoots builds the pool that peer certificates are verified against:
 // the system roots (when system is true) plus every certificate in the PEM
 // files (a file with no certificate, or unreadable, is an error naming the
@@ -106,6 +110,17 @@ func PeerRoots(system bool, pemFiles []string) (*x509.CertPool, error) {
 // was wrong; a name mismatch lists the identities the certificate has. A
 // nil roots is an error, never the system pool.
 func VerifyPeer(chain []*x509.Certificate, domain string, roots *x509.CertPool, now time.Time) error {
+	return verify(chain, domain, srvService, roots, now)
+}
+
+// VerifyServer checks a server's certificate as an XMPP client does (RFC
+// 6120 §13.7.2.1): the rules of VerifyPeer, with the SRV-ID
+// "_xmpp-client.<domain>" instead of "_xmpp-server.<domain>".
+func VerifyServer(chain []*x509.Certificate, domain string, roots *x509.CertPool, now time.Time) error {
+	return verify(chain, domain, srvClientService, roots, now)
+}
+
+func verify(chain []*x509.Certificate, domain, service string, roots *x509.CertPool, now time.Time) error {
 	if len(chain) == 0 || chain[0] == nil {
 		return fmt.Errorf("tlsconf: peer %q: no certificate: %w", domain, ErrUntrusted)
 	}
@@ -140,7 +155,7 @@ func VerifyPeer(chain []*x509.Certificate, domain string, roots *x509.CertPool, 
 		return fmt.Errorf("tlsconf: peer %q: %w: %w", domain, ErrUntrusted, err)
 	}
 
-	return nameError(ids, sanErr, domain)
+	return nameError(ids, sanErr, domain, service)
 }
 
 // MatchesDomain checks only the name half of VerifyPeer: whether cert is
@@ -155,14 +170,14 @@ func MatchesDomain(cert *x509.Certificate, domain string) error {
 		return fmt.Errorf("tlsconf: %q: no certificate: %w", domain, ErrNameMismatch)
 	}
 	ids, err := parseIdentities(cert)
-	return nameError(ids, err, domain)
+	return nameError(ids, err, domain, srvService)
 }
 
-func nameError(ids identities, sanErr error, domain string) error {
+func nameError(ids identities, sanErr error, domain, service string) error {
 	if sanErr != nil {
 		return fmt.Errorf("tlsconf: certificate for %q: malformed subjectAltName (%v): %w", domain, sanErr, ErrNameMismatch)
 	}
-	if err := ids.match(domain); err != nil {
+	if err := ids.match(domain, service); err != nil {
 		return fmt.Errorf("tlsconf: certificate for %q: %w; it presents %s: %w", domain, err, describe(ids.list()), ErrNameMismatch)
 	}
 	return nil
@@ -388,7 +403,7 @@ func isIA5(b []byte) bool {
 
 // match reports whether ids include the reference identifier domain, and
 // why not.
-func (ids *identities) match(domain string) error {
+func (ids *identities) match(domain, service string) error {
 	if ip := parseIPDomain(domain); ip != nil {
 		for _, have := range ids.ips {
 			if have.Equal(ip) {
@@ -410,7 +425,7 @@ func (ids *identities) match(domain string) error {
 		// RFC 4985: "_Service.Name", no wildcards; the service label is
 		// compared without regard to case.
 		svc, name, ok := strings.Cut(p, ".")
-		if ok && strings.EqualFold(svc, srvService) && strings.EqualFold(strings.TrimSuffix(name, "."), ref) {
+		if ok && strings.EqualFold(svc, service) && strings.EqualFold(strings.TrimSuffix(name, "."), ref) {
 			return nil
 		}
 	}

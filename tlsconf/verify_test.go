@@ -551,7 +551,7 @@ func FuzzPeerIdentities(f *testing.F) {
 			_ = VerifyPeer([]*x509.Certificate{cert}, d, pool, now)
 			ids, err := parseIdentities(cert)
 			if err == nil {
-				_ = ids.match(d)
+				_ = ids.match(d, srvService)
 			}
 		}
 	})
@@ -591,5 +591,40 @@ func TestParseSANDamaged(t *testing.T) {
 			var ids identities
 			_ = ids.parseSAN(damaged)
 		}
+	}
+}
+
+// TestVerifyServer: clients check the _xmpp-client SRV-ID, servers the
+// _xmpp-server one; DNS-IDs serve both (RFC 6120 §13.7.1.2.1).
+func TestVerifyServer(t *testing.T) {
+	ca := testca.New(t)
+	now := time.Now()
+	for _, tc := range []struct {
+		name           string
+		leaf           testca.Leaf
+		client, server bool
+	}{
+		{"client SRV-ID", testca.Leaf{SRVNames: []string{"_xmpp-client.example.net"}}, true, false},
+		{"server SRV-ID", testca.Leaf{SRVNames: []string{"_xmpp-server.example.net"}}, false, true},
+		{"DNS-ID", testca.Leaf{DNSNames: []string{"example.net"}}, true, true},
+		{"XmppAddr", testca.Leaf{XmppAddrs: []string{"example.net"}}, true, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			crt := ca.Issue(t, tc.leaf)
+			var chain []*x509.Certificate
+			for _, der := range crt.Certificate {
+				c, err := x509.ParseCertificate(der)
+				if err != nil {
+					t.Fatal(err)
+				}
+				chain = append(chain, c)
+			}
+			if err := VerifyServer(chain, "example.net", ca.Pool, now); (err == nil) != tc.client {
+				t.Errorf("VerifyServer: %v, want ok=%v", err, tc.client)
+			}
+			if err := VerifyPeer(chain, "example.net", ca.Pool, now); (err == nil) != tc.server {
+				t.Errorf("VerifyPeer: %v, want ok=%v", err, tc.server)
+			}
+		})
 	}
 }
