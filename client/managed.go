@@ -18,8 +18,9 @@ type ManagedOptions struct {
 	// Defaults: 1s and 5m.
 	MinBackoff, MaxBackoff time.Duration
 	// OnConnect runs on every new session before initial presence:
-	// register handlers, fetch the roster (seed 11-2). An error ends the
-	// session and counts as a failed attempt.
+	// register handlers (Session.OnRosterPush among them) and fetch the
+	// roster (Session.Roster), the order Session.Online follows (seed
+	// 11-2). An error ends the session and counts as a failed attempt.
 	OnConnect func(ctx context.Context, s *Session) error
 	// Presence is sent after OnConnect on every new session (initial
 	// presence, seed 13-1); nil sends none.
