@@ -295,6 +295,26 @@ func TestSeed4_3_DoctorWrongName(t *testing.T) {
 	}
 }
 
+// Seed 4-3: an SRV-ID names the service it is for (RFC 6120 §13.7.1.2.1):
+// one for client streams satisfies clients, not servers.
+func TestSeed4_3_DoctorSRVIDPerService(t *testing.T) {
+	d := deploy(t, testca.Leaf{SRVNames: []string{"_xmpp-client." + domain}}, "")
+	opt := d.options()
+	opt.ClientAddr = d.srv.Addr
+	opt.ServerAddr = d.srv.S2SAddr
+	r := run(t, opt)
+	certs := r.Find("", "certificate")
+	if len(certs) != 2 {
+		t.Fatalf("%d certificate checks, want 2", len(certs))
+	}
+	for _, c := range certs {
+		wantOK := !strings.Contains(c.Group, "s2s")
+		if (c.Status == doctor.OK) != wantOK {
+			t.Errorf("%s: %v %q, want OK=%v", c.Group, c.Status, c.Detail, wantOK)
+		}
+	}
+}
+
 // Seed 4-3: a chain that leads to no trusted root, and a self-signed
 // certificate, are FAILs pointing at --ca and a public CA.
 func TestSeed4_3_DoctorUntrusted(t *testing.T) {

@@ -283,7 +283,7 @@ func (d *doctor) header(cs *checks, s *stream, ep endpoint, name string) (*stanz
 func (d *doctor) handshake(ctx context.Context, cs *checks, s *stream, ep endpoint) bool {
 	cfg := &tls.Config{
 		ServerName: d.domain,
-		// Verified below with tlsconf.VerifyPeer against the same roots,
+		// Verified below with package tlsconf against the same roots,
 		// so that a bad certificate is described instead of ending the
 		// handshake with a bare error.
 		InsecureSkipVerify: true, //nolint:gosec // see above
@@ -331,13 +331,18 @@ func (d *doctor) handshake(ctx context.Context, cs *checks, s *stream, ep endpoi
 	default:
 		cs.add("TLS", OK, detail, "", took)
 	}
-	d.certificate(cs, st.PeerCertificates)
+	d.certificate(cs, st.PeerCertificates, ep.svc == s2s)
 	return true
 }
 
 // certificate checks the chain for the domain (RFC 6120 §13.7.2, RFC 6125)
-// with tlsconf.VerifyPeer and reports its names and expiry.
-func (d *doctor) certificate(cs *checks, chain []*x509.Certificate) {
+// as a peer server (tlsconf.VerifyPeer, for s2s ports) or a client
+// (tlsconf.VerifyServer) would, and reports its names and expiry.
+func (d *doctor) certificate(cs *checks, chain []*x509.Certificate, forServers bool) {
+	verify, matches := tlsconf.VerifyServer, tlsconf.MatchesServer
+	if forServers {
+		verify, matches = tlsconf.VerifyPeer, tlsconf.MatchesDomain
+	}
 	if len(chain) == 0 {
 		cs.add("certificate", Fail, "the server presented no certificate", "configure a certificate (tls.certificates)", 0)
 		return
@@ -349,7 +354,7 @@ func (d *doctor) certificate(cs *checks, chain []*x509.Certificate) {
 		nameList = "no name"
 	}
 	expires := leaf.NotAfter.UTC().Format("2006-01-02")
-	err := tlsconf.VerifyPeer(chain, d.domain, d.roots, d.now)
+	err := verify(chain, d.domain, d.roots, d.now)
 	renew := "renew it (certbot renew) and restart the server"
 	switch {
 	case err == nil:
@@ -390,7 +395,7 @@ func (d *doctor) certificate(cs *checks, chain []*x509.Certificate) {
 	}
 	// The verdict above stops at the first fault; say also whether the
 	// name is right, so that one renewal fixes everything.
-	if tlsconf.MatchesDomain(leaf, d.domain) != nil {
+	if matches(leaf, d.domain) != nil {
 		cs.add("certificate name", Fail, fmt.Sprintf("the certificate is for %s, not %s", nameList, d.domain),
 			fmt.Sprintf("get a certificate that names %s", d.domain), 0)
 	}

@@ -173,6 +173,17 @@ func MatchesDomain(cert *x509.Certificate, domain string) error {
 	return nameError(ids, err, domain, srvService)
 }
 
+// MatchesServer is MatchesDomain as a client checks a server's certificate:
+// the SRV-ID it accepts is "_xmpp-client.<domain>" (VerifyServer's name
+// half).
+func MatchesServer(cert *x509.Certificate, domain string) error {
+	if cert == nil {
+		return fmt.Errorf("tlsconf: %q: no certificate: %w", domain, ErrNameMismatch)
+	}
+	ids, err := parseIdentities(cert)
+	return nameError(ids, err, domain, srvClientService)
+}
+
 func nameError(ids identities, sanErr error, domain, service string) error {
 	if sanErr != nil {
 		return fmt.Errorf("tlsconf: certificate for %q: malformed subjectAltName (%v): %w", domain, sanErr, ErrNameMismatch)
