@@ -47,8 +47,10 @@ echo "== fuzzing, ${FUZZTIME:-15s} per target (corpora in each package's testdat
 for target in jid:FuzzParse xmlstream:FuzzDecoder xmlstream:FuzzDifferential \
 	sasl:FuzzPLAIN sasl:FuzzSCRAM sasl:FuzzDigestMD5 tlsconf:FuzzPeerIdentities; do
 	pkg=${target%%:*} name=${target#*:}
-	go test -run='^$' -fuzz="^${name}\$" -fuzztime="${FUZZTIME:-15s}" "./$pkg" >/dev/null ||
-		{ echo "fuzzing $pkg $name failed (see testdata/fuzz/$name for the input)"; exit 1; }
+	log=$(mktemp)
+	go test -run='^$' -fuzz="^${name}\$" -fuzztime="${FUZZTIME:-15s}" "./$pkg" >"$log" 2>&1 ||
+		{ tail -n 40 "$log"; rm -f "$log"; echo "fuzzing $pkg $name failed (a new input, if any, is in $pkg/testdata/fuzz/$name)"; exit 1; }
+	rm -f "$log"
 	echo "   $pkg $name: ok"
 done
 echo "== all tests passed"
