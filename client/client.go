@@ -285,16 +285,7 @@ func (s *Session) openStream() error {
 
 // next reads one element during negotiation, turning a stream error into a
 // Go error.
-func (s *Session) next() (*stanza.Element, error) {
-	el, err := s.dec.Next()
-	if err != nil {
-		return nil, err
-	}
-	if el.Name == (stanza.Name{Space: stanza.NSStream, Local: "error"}) {
-		return nil, stanza.ParseStreamError(el)
-	}
-	return el, nil
-}
+func (s *Session) next() (*stanza.Element, error) { return s.dec.ReadElement() }
 
 func (s *Session) negotiate(ctx context.Context) error {
 	if err := s.openStream(); err != nil {

@@ -1,7 +1,6 @@
 package client_test
 
 import (
-	"bufio"
 	"context"
 	"errors"
 	"io"
@@ -19,7 +18,6 @@ import (
 	"github.com/starling-xmpp/starling/jid"
 	"github.com/starling-xmpp/starling/resolve"
 	"github.com/starling-xmpp/starling/stanza"
-	"github.com/starling-xmpp/starling/xmlstream"
 )
 
 func ctxT(t *testing.T) context.Context {
@@ -191,83 +189,26 @@ func TestHandleAndServe(t *testing.T) {
 	}
 }
 
-// TestSeed9_2_RestrictedXMLFromServer: a server that sends a comment gets
-// <restricted-xml/> and our closing tag, and the session reports it.
+// TestSeed9_2_RestrictedXMLFromServer: a server that sends a comment, a
+// processing instruction or a DTD gets <restricted-xml/> and our closing
+// tag, the connection ends, and the session reports it.
 func TestSeed9_2_RestrictedXMLFromServer(t *testing.T) {
 	for _, bad := range []string{"<!-- hi -->", "<?pi x?>", "<!DOCTYPE x>"} {
 		t.Run(bad, func(t *testing.T) {
-			ln, err := net.Listen("tcp", "127.0.0.1:0")
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer ln.Close()
-			gotErr := make(chan string, 1)
-			go fakeServer(t, ln, bad, gotErr)
-			s, err := client.Dial(ctxT(t), client.Config{JID: jid.MustParse("alice@fake.test/r"), Password: "pw",
-				Addr: ln.Addr().String(), Plaintext: true, AllowPLAIN: true})
-			if err != nil {
-				t.Fatal(err)
-			}
+			s, p, _ := fakeLogin(t, "")
 			defer s.Abort()
-			_, err = s.Recv(ctxT(t))
+			io.WriteString(p.c, bad)
+			_, err := s.Recv(ctxT(t))
 			var pe *client.PeerError
 			if !errors.As(err, &pe) || pe.Err.Condition != stanza.StreamRestrictedXML {
 				t.Fatalf("Recv: %v, want a restricted-xml PeerError", err)
 			}
-			select {
-			case w := <-gotErr:
-				if !strings.Contains(w, "<restricted-xml") || !strings.Contains(w, "</stream:stream>") {
-					t.Fatalf("the server got %q", w)
-				}
-			case <-time.After(5 * time.Second):
-				t.Fatal("the server got nothing")
+			w, _ := p.readAll(5 * time.Second)
+			if !strings.Contains(w, "<restricted-xml") || !strings.HasSuffix(w, "</stream:stream>") {
+				t.Fatalf("the server got %q", w)
 			}
 		})
 	}
-}
-
-// fakeServer negotiates a plaintext session (PLAIN, bind) on the first
-// connection, then sends bad and reports what the client wrote back.
-func fakeServer(t *testing.T, ln net.Listener, bad string, got chan<- string) {
-	c, err := ln.Accept()
-	if err != nil {
-		return
-	}
-	defer c.Close()
-	c.SetDeadline(time.Now().Add(10 * time.Second))
-	r := bufio.NewReader(c)
-	d := xmlstream.NewDecoder(r, xmlstream.Limits{})
-	open := "<stream:stream xmlns='jabber:client' xmlns:stream='http://etherx.jabber.org/streams' version='1.0' from='fake.test' id='x'>"
-	steps := []struct{ features, reply string }{
-		{"<stream:features><mechanisms xmlns='urn:ietf:params:xml:ns:xmpp-sasl'><mechanism>PLAIN</mechanism></mechanisms></stream:features>",
-			"<success xmlns='urn:ietf:params:xml:ns:xmpp-sasl'/>"},
-		{"<stream:features><bind xmlns='urn:ietf:params:xml:ns:xmpp-bind'/></stream:features>",
-			"<iq type='result' id='bind-1'><bind xmlns='urn:ietf:params:xml:ns:xmpp-bind'><jid>alice@fake.test/r</jid></bind></iq>"},
-	}
-	for i, st := range steps {
-		if _, err := d.ReadHeader(); err != nil {
-			return
-		}
-		io.WriteString(c, open+st.features)
-		if _, err := d.Next(); err != nil {
-			return
-		}
-		io.WriteString(c, st.reply)
-		if i == 0 {
-			d.Restart()
-		}
-	}
-	io.WriteString(c, bad)
-	var b strings.Builder
-	buf := make([]byte, 1024)
-	for range 10 {
-		n, err := c.Read(buf)
-		b.Write(buf[:n])
-		if err != nil || strings.Contains(b.String(), "</stream:stream>") {
-			break
-		}
-	}
-	got <- b.String()
 }
 
 // proxy forwards TCP connections to target and can cut them all.

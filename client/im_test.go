@@ -321,74 +321,40 @@ func TestSeed11_1_RosterPush(t *testing.T) {
 // sends reports it on the returned channel and writes answer's reply.
 func fakeIM(t *testing.T, rosterVer bool, answer func(el *stanza.Element) string) (*client.Session, <-chan *stanza.Element) {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
+	features := "<stream:features><bind xmlns='urn:ietf:params:xml:ns:xmpp-bind'/>"
+	if rosterVer {
+		features += "<ver xmlns='urn:xmpp:features:rosterver'/>"
 	}
+	s, p, _ := fakeLoginWith(t, "", features+"</stream:features>")
 	got := make(chan *stanza.Element, 64)
 	done := make(chan struct{})
 	t.Cleanup(func() {
-		ln.Close()
+		s.CloseTimeout(time.Second)
+		p.c.Close()
 		select {
 		case <-done:
 		case <-time.After(imWait):
 			t.Error("the fake server did not stop")
 		}
 	})
-	features := "<stream:features><bind xmlns='urn:ietf:params:xml:ns:xmpp-bind'/>"
-	if rosterVer {
-		features += "<ver xmlns='urn:xmpp:features:rosterver'/>"
-	}
-	features += "</stream:features>"
 	go func() {
 		defer close(done)
 		defer close(got)
-		c, err := ln.Accept()
-		if err != nil {
-			return
-		}
-		defer c.Close()
-		c.SetDeadline(time.Now().Add(10 * time.Second))
-		d := xmlstream.NewDecoder(c, xmlstream.Limits{})
-		open := "<stream:stream xmlns='jabber:client' xmlns:stream='http://etherx.jabber.org/streams' version='1.0' from='fake.test' id='f1'>"
-		steps := []struct{ features, reply string }{
-			{"<stream:features><mechanisms xmlns='urn:ietf:params:xml:ns:xmpp-sasl'><mechanism>PLAIN</mechanism></mechanisms></stream:features>",
-				"<success xmlns='urn:ietf:params:xml:ns:xmpp-sasl'/>"},
-			{features, "<iq type='result' id='bind-1'><bind xmlns='urn:ietf:params:xml:ns:xmpp-bind'><jid>alice@fake.test/r</jid></bind></iq>"},
-		}
-		for i, st := range steps {
-			if _, err := d.ReadHeader(); err != nil {
-				return
-			}
-			io.WriteString(c, open+st.features)
-			if _, err := d.Next(); err != nil {
-				return
-			}
-			io.WriteString(c, st.reply)
-			if i == 0 {
-				d.Restart()
-			}
-		}
+		p.c.SetDeadline(time.Now().Add(10 * time.Second))
 		for {
-			el, err := d.Next()
+			el, err := p.dec.Next()
 			if err != nil {
 				if errors.Is(err, xmlstream.ErrStreamEnd) {
-					io.WriteString(c, "</stream:stream>")
+					io.WriteString(p.c, "</stream:stream>")
 				}
 				return
 			}
 			got <- el
 			if r := answer(el); r != "" {
-				io.WriteString(c, r)
+				io.WriteString(p.c, r)
 			}
 		}
 	}()
-	s, err := client.Dial(imCtx(t), client.Config{JID: jid.MustParse("alice@fake.test/r"), Password: "pw",
-		Addr: ln.Addr().String(), Plaintext: true, AllowPLAIN: true, Timeout: imWait})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { s.CloseTimeout(time.Second) })
 	return s, got
 }
 

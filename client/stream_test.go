@@ -59,6 +59,12 @@ const fakeOpen = "<stream:stream xmlns='jabber:client' xmlns:stream='http://ethe
 // first is returned too.
 func fakeLogin(t *testing.T, lang string) (*client.Session, *peer, *xmlstream.Header) {
 	t.Helper()
+	return fakeLoginWith(t, lang, "<stream:features><bind xmlns='urn:ietf:params:xml:ns:xmpp-bind'/></stream:features>")
+}
+
+// fakeLoginWith is fakeLogin with the stream features offered after SASL.
+func fakeLoginWith(t *testing.T, lang, bindFeatures string) (*client.Session, *peer, *xmlstream.Header) {
+	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -82,8 +88,7 @@ func fakeLogin(t *testing.T, lang string) (*client.Session, *peer, *xmlstream.He
 		for i, st := range []struct{ features, reply string }{
 			{"<stream:features><mechanisms xmlns='urn:ietf:params:xml:ns:xmpp-sasl'><mechanism>PLAIN</mechanism></mechanisms></stream:features>",
 				"<success xmlns='urn:ietf:params:xml:ns:xmpp-sasl'/>"},
-			{"<stream:features><bind xmlns='urn:ietf:params:xml:ns:xmpp-bind'/></stream:features>",
-				"<iq type='result' id='bind-1'><bind xmlns='urn:ietf:params:xml:ns:xmpp-bind'><jid>alice@fake.test/r</jid></bind></iq>"},
+			{bindFeatures, "<iq type='result' id='bind-1'><bind xmlns='urn:ietf:params:xml:ns:xmpp-bind'><jid>alice@fake.test/r</jid></bind></iq>"},
 		} {
 			h, err := p.dec.ReadHeader()
 			if err != nil {

@@ -69,16 +69,7 @@ func (s *stream) open() (*xmlstream.Header, error) {
 
 // next reads one top-level element; a <stream:error/> is returned as a
 // *stanza.StreamError.
-func (s *stream) next() (*stanza.Element, error) {
-	el, err := s.dec.Next()
-	if err != nil {
-		return nil, err
-	}
-	if el.Name == (stanza.Name{Space: stanza.NSStream, Local: "error"}) {
-		return nil, stanza.ParseStreamError(el)
-	}
-	return el, nil
-}
+func (s *stream) next() (*stanza.Element, error) { return s.dec.ReadElement() }
 
 // close ends the stream politely (RFC 6120 §4.4): our closing tag, then
 // the server's, for a short while.

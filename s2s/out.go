@@ -414,16 +414,13 @@ func (o *outConn) attempt(nc net.Conn, addr string, directTLS bool) error {
 // on the way; a stream error from the peer is returned as the error.
 func (o *outConn) next() (*stanza.Element, error) {
 	for {
-		el, err := o.dec.Next()
+		el, err := o.dec.ReadElement()
 		if err != nil {
 			return nil, err
 		}
-		switch el.Name {
-		case stanza.Name{Space: stanza.NSDialback, Local: "verify"}:
+		if el.Name == (stanza.Name{Space: stanza.NSDialback, Local: "verify"}) {
 			o.verifyAnswered(el)
 			continue
-		case stanza.Name{Space: stanza.NSStream, Local: "error"}:
-			return nil, stanza.ParseStreamError(el)
 		}
 		return el, nil
 	}

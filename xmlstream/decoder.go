@@ -222,6 +222,19 @@ func (d *Decoder) Next() (*stanza.Element, error) {
 	}
 }
 
+// ReadElement is Next for the side that negotiates: a <stream:error/>
+// from the peer comes back as a *stanza.StreamError instead of an element.
+func (d *Decoder) ReadElement() (*stanza.Element, error) {
+	el, err := d.Next()
+	if err != nil {
+		return nil, err
+	}
+	if el.Name == (stanza.Name{Space: stanza.NSStream, Local: "error"}) {
+		return nil, stanza.ParseStreamError(el)
+	}
+	return el, nil
+}
+
 // frame advances the framer over buffered input.
 //
 // While an element is pending the framer looks at no byte beyond

@@ -1,10 +1,13 @@
 package xmlstream
 
 import (
+	"errors"
 	"io"
 	"net"
 	"strings"
 	"testing"
+
+	"github.com/starling-xmpp/starling/stanza"
 )
 
 func TestVersionOK(t *testing.T) {
@@ -51,5 +54,23 @@ func TestNewStreamIDUnique(t *testing.T) {
 			t.Fatalf("id %q repeated or of the wrong length", id)
 		}
 		seen[id] = true
+	}
+}
+
+// TestReadElement: a peer's stream error is an error, other elements are
+// elements.
+func TestReadElement(t *testing.T) {
+	d := NewDecoder(strings.NewReader("<stream:stream xmlns='jabber:client' xmlns:stream='http://etherx.jabber.org/streams' version='1.0'>"+
+		"<message/><stream:error><conflict xmlns='urn:ietf:params:xml:ns:xmpp-streams'/></stream:error>"), Limits{})
+	if _, err := d.ReadHeader(); err != nil {
+		t.Fatal(err)
+	}
+	if el, err := d.ReadElement(); err != nil || el.Name.Local != "message" {
+		t.Fatalf("got %v, %v", el, err)
+	}
+	_, err := d.ReadElement()
+	var se *stanza.StreamError
+	if !errors.As(err, &se) || se.Condition != stanza.StreamConflict {
+		t.Fatalf("got %v, want the conflict stream error", err)
 	}
 }
