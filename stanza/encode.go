@@ -43,6 +43,26 @@ func (e *Element) AppendXML(dst []byte, contentNS string) []byte {
 	return e.appendXML(dst, contentNS, contentNS)
 }
 
+// AppendStandalone appends e as a document of its own, the way XMPP over
+// WebSocket sends each element (RFC 7395 §3.3.3): the content namespace is
+// declared on e itself (xmlns='jabber:client'), and so is the stream
+// prefix for <stream:features/> and <stream:error/>.
+func (e *Element) AppendStandalone(dst []byte, contentNS string) []byte {
+	if e == nil {
+		return dst
+	}
+	start := len(dst)
+	dst = e.appendXML(dst, contentNS, "")
+	if e.Name.Space == NSStream {
+		at := start + len("<stream:") + len(e.Name.Local)
+		decl := " xmlns:stream='" + NSStream + "'"
+		dst = append(dst, decl...)
+		copy(dst[at+len(decl):], dst[at:len(dst)-len(decl)])
+		copy(dst[at:], decl)
+	}
+	return dst
+}
+
 // String returns e's XML form for the jabber:client namespace, for logs and
 // tests.
 func (e *Element) String() string {

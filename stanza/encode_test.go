@@ -179,3 +179,24 @@ func BenchmarkAppendXMLMessage(b *testing.B) {
 	}
 	_ = bytes.Clone(buf)
 }
+
+// TestAppendStandalone: each element carries its own namespace
+// declarations, so that it parses as a document by itself (RFC 7395).
+func TestAppendStandalone(t *testing.T) {
+	for _, tc := range []struct {
+		el   *Element
+		want string
+	}{
+		{New("", "message").SetAttr("to", "a@b").Append(New("", "body").AppendText("hi")),
+			"<message xmlns='jabber:client' to='a@b'><body>hi</body></message>"},
+		{New(NSStream, "features").Append(New(NSBind, "bind")),
+			"<stream:features xmlns:stream='http://etherx.jabber.org/streams'><bind xmlns='urn:ietf:params:xml:ns:xmpp-bind'/></stream:features>"},
+		{New(NSStream, "error").Append(New(NSStreams, "conflict")),
+			"<stream:error xmlns:stream='http://etherx.jabber.org/streams'><conflict xmlns='urn:ietf:params:xml:ns:xmpp-streams'/></stream:error>"},
+		{New(NSSASL, "success"), "<success xmlns='urn:ietf:params:xml:ns:xmpp-sasl'/>"},
+	} {
+		if got := string(tc.el.AppendStandalone([]byte("prefix"), NSClient)); got != "prefix"+tc.want {
+			t.Errorf("got %s\nwant prefix%s", got, tc.want)
+		}
+	}
+}

@@ -27,6 +27,27 @@ type Writer struct {
 	onFail  func(error) // write error; called once, from the writer goroutine
 	left    []*stanza.Element
 	ns      string // the stream's content namespace
+	framing Framing
+}
+
+// Framing says how a Writer puts a stream on a transport that carries
+// messages rather than bytes. The zero value is a TCP byte stream.
+type Framing struct {
+	// PerItem writes each header, element and closing tag with a Write
+	// call of its own: one WebSocket message each (RFC 7395 §3.3.3).
+	PerItem bool
+	// Standalone serialises each element with its own namespace
+	// declarations (stanza.Element.AppendStandalone).
+	Standalone bool
+	// Close replaces the closing stream tag, e.g. RFC 7395's <close/>.
+	Close []byte
+}
+
+// SetFraming sets the framing; call it before anything is queued.
+func (w *Writer) SetFraming(f Framing) {
+	w.mu.Lock()
+	w.framing = f
+	w.mu.Unlock()
 }
 
 type item struct {
@@ -183,27 +204,49 @@ func (w *Writer) run() {
 		w.queue = nil
 		w.pending = 0
 		conn := w.conn
+		f := w.framing
 		w.mu.Unlock()
 
 		final := false
 		var barriers []chan struct{}
 		buf = buf[:0]
+		var ends []int // with PerItem: where each item's bytes end
 		for _, it := range batch {
 			switch {
 			case it.final:
-				buf = append(buf, Close...)
+				if f.Close != nil {
+					buf = append(buf, f.Close...)
+				} else {
+					buf = append(buf, Close...)
+				}
 				final = true
 			case it.barrier != nil:
 				barriers = append(barriers, it.barrier)
+				continue
 			case it.raw != nil:
 				buf = append(buf, it.raw...)
+			case f.Standalone:
+				buf = it.el.AppendStandalone(buf, w.ns)
 			default:
 				buf = it.el.AppendXML(buf, w.ns)
 			}
+			ends = append(ends, len(buf))
 		}
 		if len(buf) > 0 {
 			conn.SetWriteDeadline(time.Now().Add(w.timeout))
-			if _, err := conn.Write(buf); err != nil {
+			var err error
+			if f.PerItem {
+				start := 0
+				for _, end := range ends {
+					if _, err = conn.Write(buf[start:end]); err != nil {
+						break
+					}
+					start = end
+				}
+			} else {
+				_, err = conn.Write(buf)
+			}
+			if err != nil {
 				w.mu.Lock()
 				w.stopped = true
 				for _, it := range batch {
