@@ -24,7 +24,8 @@ type conn struct {
 	srv       *Server
 	nc        net.Conn // the TCP connection (closing it ends everything)
 	directTLS bool
-	overLimit bool // accepted past c2s.max_connections
+	transport Transport // set by ServeConn; zero for TCP
+	overLimit bool      // accepted past c2s.max_connections
 	log       *slog.Logger
 	w         *xmlstream.Writer
 	dec       *xmlstream.Decoder
@@ -344,6 +345,10 @@ func (c *conn) streamOpened(h *xmlstream.Header) *stanza.StreamError {
 	if c.overLimit {
 		return c.headerError(stanza.StreamResourceConstraint, "the server has too many connections")
 	}
+	if c.transport.WebSocket && !c.secure && !c.srv.cfg.C2S.AllowPlaintext {
+		// There is no STARTTLS over WebSocket (RFC 7395 §3.7).
+		return c.headerError(stanza.StreamPolicyViolation, "this WebSocket is not encrypted: connect with wss://")
+	}
 	c.sendHeaderTo(peer)
 	c.send(c.features())
 	return nil
@@ -386,6 +391,9 @@ func (c *conn) header(host, peer, lang string) []byte {
 	}
 	if peer != "" {
 		attrs = append(attrs, stanza.Attr{Name: stanza.Name{Local: "to"}, Value: peer})
+	}
+	if c.transport.WebSocket {
+		return openFrame(attrs)
 	}
 	return xmlstream.AppendOpen(nil, true, stanza.NSClient, attrs)
 }
