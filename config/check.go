@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"maps"
 	"net"
+	"net/netip"
 	"reflect"
 	"regexp"
 	"slices"
@@ -168,7 +169,8 @@ func (c *Config) check(file string, doc *yaml.Node) error {
 	for _, list := range []struct {
 		name  string
 		addrs []string
-	}{{"c2s.listen", c.C2S.Listen}, {"c2s.direct_tls", c.C2S.DirectTLS}, {"s2s.listen", c.S2S.Listen}, {"s2s.direct_tls", c.S2S.DirectTLS}} {
+	}{{"c2s.listen", c.C2S.Listen}, {"c2s.direct_tls", c.C2S.DirectTLS}, {"s2s.listen", c.S2S.Listen}, {"s2s.direct_tls", c.S2S.DirectTLS},
+		{"http.listen", c.HTTP.Listen}, {"http.tls_listen", c.HTTP.TLSListen}} {
 		for i, a := range list.addrs {
 			if _, port, err := net.SplitHostPort(a); err != nil {
 				bad(fmt.Sprintf("%s.%d", list.name, i), "%q is not host:port (e.g. \":5222\" or \"127.0.0.1:5222\")", a)
@@ -203,6 +205,22 @@ func (c *Config) check(file string, doc *yaml.Node) error {
 	}
 
 	c.checkS2S(profile, bad)
+	if len(c.HTTP.TLSListen) == 0 {
+		c.HTTP.TLSListen = nil
+	}
+	if len(c.HTTP.AllowedOrigins) == 0 {
+		c.HTTP.AllowedOrigins = nil
+	}
+	if len(c.HTTP.TrustedProxies) == 0 {
+		c.HTTP.TrustedProxies = nil
+	}
+	for i, p := range c.HTTP.TrustedProxies {
+		if _, err := netip.ParsePrefix(p); err != nil {
+			if _, err := netip.ParseAddr(p); err != nil {
+				bad(fmt.Sprintf("http.trusted_proxies.%d", i), "%q is neither an address nor a CIDR range", p)
+			}
+		}
+	}
 
 	oneOf("tls.min_version", c.TLS.MinVersion, "1.2", "1.3")
 	if c.TLS.LegacyCiphers && c.TLS.MinVersion == "1.3" {

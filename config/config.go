@@ -34,6 +34,7 @@ type Config struct {
 	Log        Log     `yaml:"log"`
 	C2S        C2S     `yaml:"c2s"`
 	S2S        S2S     `yaml:"s2s"`
+	HTTP       HTTP    `yaml:"http"`
 	TLS        TLS     `yaml:"tls"`
 	SASL       SASL    `yaml:"sasl"`
 	XML        XML     `yaml:"xml"`
@@ -249,6 +250,29 @@ type S2S struct {
 	MaxPendingVerifications int `yaml:"max_pending_verifications"`
 }
 
+// HTTP configures the web listener: XMPP over WebSocket (RFC 7395) and
+// endpoint discovery (XEP-0156).
+type HTTP struct {
+	// Enabled switches the web listener on.
+	Enabled bool `yaml:"enabled"`
+	// Listen are plain HTTP addresses (port 5280 by convention). A
+	// WebSocket over plain HTTP is accepted only from loopback or through
+	// a trusted proxy that terminated TLS: there is no STARTTLS on it.
+	Listen []string `yaml:"listen"`
+	// TLSListen are HTTPS addresses (port 5281 by convention), with the
+	// server's certificates.
+	TLSListen []string `yaml:"tls_listen"`
+	// WebSocket serves XMPP over WebSocket at /xmpp-websocket.
+	WebSocket bool `yaml:"websocket"`
+	// AllowedOrigins are the web origins (host patterns such as
+	// "chat.example.org" or "*.example.org") whose pages may open a
+	// WebSocket here, besides the server's own.
+	AllowedOrigins []string `yaml:"allowed_origins"`
+	// TrustedProxies are the addresses or CIDR ranges of reverse proxies
+	// whose X-Forwarded-For and X-Forwarded-Proto headers are believed.
+	TrustedProxies []string `yaml:"trusted_proxies"`
+}
+
 // TLS configures certificates and protocol versions.
 type TLS struct {
 	// Certificates are PEM certificate (with chain) and key files. When
@@ -360,6 +384,11 @@ func Default() *Config {
 			QueueSize:               1000,
 			MaxLinks:                1000,
 			MaxPendingVerifications: 100,
+		},
+		HTTP: HTTP{
+			Enabled:   true,
+			Listen:    []string{":5280"},
+			WebSocket: true,
 		},
 		TLS: TLS{MinVersion: "1.2"},
 		SASL: SASL{
