@@ -3,6 +3,7 @@ module github.com/starling-xmpp/starling
 go 1.26.0
 
 require (
+	github.com/coder/websocket v1.8.15
 	github.com/xdg-go/scram v1.4.0
 	github.com/xdg-go/stringprep v1.0.4
 	go.yaml.in/yaml/v3 v3.0.6

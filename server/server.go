@@ -24,6 +24,7 @@ import (
 	"github.com/starling-xmpp/starling/storage/memory"
 	"github.com/starling-xmpp/starling/storage/sqlstore"
 	"github.com/starling-xmpp/starling/tlsconf"
+	"github.com/starling-xmpp/starling/web"
 )
 
 // Store is everything the server needs from its database.
@@ -82,6 +83,7 @@ type Server struct {
 	host   *module.Host
 	c2s    *c2s.Server
 	s2s    *s2s.Manager // nil when federation is off
+	web    *web.Server  // nil when http.enabled is off
 
 	mu        sync.Mutex
 	listeners map[string][]net.Listener
@@ -146,6 +148,9 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger) (*Server, er
 		Logger:      log.With("component", "c2s"),
 		Extensions:  s.host,
 	})
+	if cfg.HTTP.Enabled {
+		s.web = web.New(web.Options{Config: cfg, C2S: s.c2s, Certs: certs, Logger: log.With("component", "http")})
+	}
 	return s, nil
 }
 
@@ -179,6 +184,8 @@ const (
 	C2SDirectTLS = "c2s_direct_tls"
 	S2S          = "s2s"
 	S2SDirectTLS = "s2s_direct_tls"
+	HTTP         = "http"
+	HTTPS        = "https"
 )
 
 // Start opens the listeners and serves them in the background. If one
@@ -192,6 +199,9 @@ func (s *Server) Start() error {
 	specs := []spec{{C2S, s.cfg.C2S.Listen}, {C2SDirectTLS, s.cfg.C2S.DirectTLS}}
 	if s.s2s != nil {
 		specs = append(specs, spec{S2S, s.cfg.S2S.Listen}, spec{S2SDirectTLS, s.cfg.S2S.DirectTLS})
+	}
+	if s.web != nil {
+		specs = append(specs, spec{HTTP, s.cfg.HTTP.Listen}, spec{HTTPS, s.cfg.HTTP.TLSListen})
 	}
 	for _, sp := range specs {
 		for _, a := range sp.addrs {
@@ -233,6 +243,8 @@ func (s *Server) Start() error {
 				switch kind {
 				case S2S, S2SDirectTLS:
 					err = s.s2s.Serve(ln, kind == S2SDirectTLS)
+				case HTTP, HTTPS:
+					err = s.web.Serve(ln, kind == HTTPS)
 				default:
 					err = s.c2s.Serve(ln, kind == C2SDirectTLS)
 				}
@@ -247,7 +259,7 @@ func (s *Server) Start() error {
 }
 
 // Addrs returns the bound addresses of one kind of listener (C2S,
-// C2SDirectTLS, S2S, S2SDirectTLS), useful when the configuration asked for port 0.
+// C2SDirectTLS, S2S, S2SDirectTLS, HTTP, HTTPS), useful when the configuration asked for port 0.
 func (s *Server) Addrs(kind string) []net.Addr {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -282,6 +294,11 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	s.log.Info("shutting down")
 	if s.admin != nil {
 		s.admin.Close() // also removes the socket file
+	}
+	if s.web != nil {
+		// Stop taking new requests; the WebSocket streams are client
+		// streams, closed with the others.
+		s.web.Shutdown(ctx)
 	}
 	err := s.c2s.Shutdown(ctx)
 	if s.s2s != nil {

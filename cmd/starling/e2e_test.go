@@ -159,6 +159,7 @@ func newInstance(t *testing.T, extraC2S string) (bin, cfgPath string) {
 	}
 	// Every listener on loopback port 0: tests run in parallel.
 	cfg += "s2s:\n  listen: [\"127.0.0.1:0\"]\n  direct_tls: []\n"
+	cfg += "http:\n  listen: [\"127.0.0.1:0\"]\n"
 	cfg += "sasl:\n  scram_iterations: 4096\n"
 	if err := os.WriteFile(cfgPath, []byte(cfg), 0o600); err != nil {
 		t.Fatal(err)
@@ -179,6 +180,9 @@ func newInstanceConfig(t *testing.T, cfg string, users ...string) (bin, cfgPath 
 	t.Helper()
 	bin = buildBinary(t)
 	cfgPath = filepath.Join(t.TempDir(), "starling.yaml")
+	if !strings.Contains(cfg, "\nhttp:") && !strings.HasPrefix(cfg, "http:") {
+		cfg += "http:\n  listen: [\"127.0.0.1:0\"]\n" // tests run in parallel: no fixed port
+	}
 	if err := os.WriteFile(cfgPath, []byte("data_dir: data\nlog:\n  format: json\n"+cfg), 0o600); err != nil {
 		t.Fatal(err)
 	}

@@ -32,6 +32,8 @@ type Server struct {
 	Addr, TLSAddr string
 	// S2SAddr and S2STLSAddr are the server-to-server listeners.
 	S2SAddr, S2STLSAddr string
+	// HTTPAddr is the web listener (WebSocket, discovery).
+	HTTPAddr string
 	// Pool trusts the server's certificate.
 	Pool *x509.CertPool
 }
@@ -66,6 +68,9 @@ func Start(t testing.TB, yamlText string) *Server {
 	}
 	if _, ok := given["admin_socket"]; !ok {
 		cfg.AdminSocket = ""
+	}
+	if !set("http", "listen") {
+		cfg.HTTP.Listen = []string{"127.0.0.1:0"}
 	}
 	if !set("s2s", "system_roots") {
 		cfg.S2S.SystemRoots = false
@@ -114,6 +119,9 @@ func Start(t testing.TB, yamlText string) *Server {
 	}
 	if a := srv.Addrs(server.C2SDirectTLS); len(a) > 0 {
 		s.TLSAddr = a[0].String()
+	}
+	if a := srv.Addrs(server.HTTP); len(a) > 0 {
+		s.HTTPAddr = a[0].String()
 	}
 	if a := srv.Addrs(server.S2S); len(a) > 0 {
 		s.S2SAddr = a[0].String()
