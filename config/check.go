@@ -214,6 +214,7 @@ func (c *Config) check(file string, doc *yaml.Node) error {
 	if len(c.HTTP.TrustedProxies) == 0 {
 		c.HTTP.TrustedProxies = nil
 	}
+	positive("http.max_sessions_per_ip", c.HTTP.MaxSessionsPerIP)
 	for i, p := range c.HTTP.TrustedProxies {
 		if _, err := netip.ParsePrefix(p); err != nil {
 			if _, err := netip.ParseAddr(p); err != nil {

@@ -271,6 +271,10 @@ type HTTP struct {
 	// TrustedProxies are the addresses or CIDR ranges of reverse proxies
 	// whose X-Forwarded-For and X-Forwarded-Proto headers are believed.
 	TrustedProxies []string `yaml:"trusted_proxies"`
+	// MaxSessionsPerIP bounds the web sessions (WebSocket streams, BOSH
+	// sessions) one client address may hold at once; past it, new ones
+	// are refused with 429 Too Many Requests.
+	MaxSessionsPerIP int `yaml:"max_sessions_per_ip"`
 }
 
 // TLS configures certificates and protocol versions.
@@ -386,9 +390,10 @@ func Default() *Config {
 			MaxPendingVerifications: 100,
 		},
 		HTTP: HTTP{
-			Enabled:   true,
-			Listen:    []string{":5280"},
-			WebSocket: true,
+			Enabled:          true,
+			Listen:           []string{":5280"},
+			WebSocket:        true,
+			MaxSessionsPerIP: 20,
 		},
 		TLS: TLS{MinVersion: "1.2"},
 		SASL: SASL{

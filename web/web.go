@@ -39,6 +39,7 @@ type Server struct {
 	log     *slog.Logger
 	http    *http.Server
 	proxies []netip.Prefix
+	limits  sessions // web sessions per client address
 }
 
 // New returns a server; call Serve for each listener.

@@ -249,6 +249,40 @@ func TestWebSocketBehindProxy(t *testing.T) {
 	}
 }
 
+// TestSessionsPerIP: past http.max_sessions_per_ip an address gets 429;
+// a closed stream frees its slot.
+func TestSessionsPerIP(t *testing.T) {
+	srv := testserver.Start(t, "http:\n  listen: [\"127.0.0.1:0\"]\n  max_sessions_per_ip: 2\n")
+	var open []*wsClient
+	for range 2 {
+		c, _, err := dialWS(t, srv, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		c.open()
+		open = append(open, c)
+	}
+	_, resp, err := dialWS(t, srv, nil)
+	if err == nil || resp == nil || resp.StatusCode != http.StatusTooManyRequests {
+		t.Fatalf("third session: %v (%v), want 429", err, resp)
+	}
+	open[0].send("<close xmlns='" + framing + "'/>")
+	open[0].expect(framing, "close")
+	open[0].ws.Close(websocket.StatusNormalClosure, "")
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		c, _, err := dialWS(t, srv, nil)
+		if err == nil {
+			c.open()
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the slot was not freed: %v", err)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
 // TestWebSocketShutdown: a server going down closes WebSocket streams
 // with system-shutdown and <close/>.
 func TestWebSocketShutdown(t *testing.T) {

@@ -21,6 +21,12 @@ import (
 // hands the stream to the client stream server.
 func (s *Server) serveWebSocket(w http.ResponseWriter, r *http.Request) {
 	client := s.clientAddr(r)
+	if !s.limits.acquire(client, s.cfg.HTTP.MaxSessionsPerIP) {
+		s.log.Warn("too many web sessions from one address", "client", client.String())
+		tooMany(w)
+		return
+	}
+	defer s.limits.release(client)
 	ws, err := websocket.Accept(w, r, &websocket.AcceptOptions{
 		Subprotocols:   []string{"xmpp"},
 		OriginPatterns: s.origins(r),
