@@ -215,6 +215,9 @@ func (c *Config) check(file string, doc *yaml.Node) error {
 		c.HTTP.TrustedProxies = nil
 	}
 	positive("http.max_sessions_per_ip", c.HTTP.MaxSessionsPerIP)
+	if c.HTTP.WebSocketPing < 0 {
+		bad("http.websocket_ping", "must not be negative (0 disables it)")
+	}
 	for i, p := range c.HTTP.TrustedProxies {
 		if _, err := netip.ParsePrefix(p); err != nil {
 			if _, err := netip.ParseAddr(p); err != nil {

@@ -271,6 +271,11 @@ type HTTP struct {
 	// TrustedProxies are the addresses or CIDR ranges of reverse proxies
 	// whose X-Forwarded-For and X-Forwarded-Proto headers are believed.
 	TrustedProxies []string `yaml:"trusted_proxies"`
+	// WebSocketPing is how often a WebSocket is pinged (a WebSocket
+	// ping, answered by the browser itself) so that proxies keep it
+	// open and a vanished client is noticed; one unanswered for as long
+	// ends the stream. Zero disables it.
+	WebSocketPing time.Duration `yaml:"websocket_ping"`
 	// MaxSessionsPerIP bounds the web sessions (WebSocket streams, BOSH
 	// sessions) one client address may hold at once; past it, new ones
 	// are refused with 429 Too Many Requests.
@@ -394,6 +399,7 @@ func Default() *Config {
 			Listen:           []string{":5280"},
 			WebSocket:        true,
 			MaxSessionsPerIP: 20,
+			WebSocketPing:    30 * time.Second,
 		},
 		TLS: TLS{MinVersion: "1.2"},
 		SASL: SASL{

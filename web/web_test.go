@@ -283,6 +283,40 @@ func TestSessionsPerIP(t *testing.T) {
 	}
 }
 
+// TestWebSocketPing: a client that answers WebSocket pings stays; one
+// that never reads (and so never answers) is disconnected.
+func TestWebSocketPing(t *testing.T) {
+	srv := testserver.Start(t, "http:\n  listen: [\"127.0.0.1:0\"]\n  websocket_ping: 50ms\n")
+	alive, _, err := dialWS(t, srv, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	alive.open()
+	go func() {
+		for {
+			if _, _, err := alive.ws.Read(alive.ctx); err != nil {
+				return
+			}
+		}
+	}()
+	deaf, _, err := dialWS(t, srv, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	deaf.send("<open xmlns='" + framing + "' to='localhost' version='1.0'/>")
+	deadline := time.Now().Add(5 * time.Second)
+	for srv.Connections() != 1 {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d streams, want only the one that answers pings", srv.Connections())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	time.Sleep(300 * time.Millisecond) // six more pings
+	if n := srv.Connections(); n != 1 {
+		t.Fatalf("%d streams, want 1", n)
+	}
+}
+
 // TestWebSocketShutdown: a server going down closes WebSocket streams
 // with system-shutdown and <close/>.
 func TestWebSocketShutdown(t *testing.T) {

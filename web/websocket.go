@@ -43,6 +43,9 @@ func (s *Server) serveWebSocket(w http.ResponseWriter, r *http.Request) {
 	// The framing's own overhead on top of the stanza limit.
 	ws.SetReadLimit(int64(s.cfg.XML.MaxStanzaBytes) + 4096)
 	nc := newWSConn(ws, r, client)
+	if d := s.cfg.HTTP.WebSocketPing; d > 0 {
+		go nc.keepAlive(d)
+	}
 	s.opt.C2S.ServeConn(nc, c2s.Transport{WebSocket: true, Secure: s.secure(r, client), Remote: client})
 }
 
@@ -101,6 +104,29 @@ func (c *wsConn) readMessages() {
 			return
 		}
 		if err != nil {
+			return
+		}
+	}
+}
+
+// keepAlive pings the client every interval; a ping unanswered within an
+// interval ends the connection (and so the stream).
+func (c *wsConn) keepAlive(interval time.Duration) {
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	for {
+		select {
+		case <-c.ctx.Done():
+			return
+		case <-t.C:
+		}
+		ctx, cancel := context.WithTimeout(c.ctx, interval)
+		err := c.ws.Ping(ctx)
+		cancel()
+		if err != nil {
+			if c.ctx.Err() == nil {
+				c.ws.CloseNow()
+			}
 			return
 		}
 	}
