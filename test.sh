@@ -8,7 +8,10 @@
 set -euo pipefail
 cd "$(dirname "$0")"
 
-packages=(python3-slixmpp prosody lua-unbound)
+packages=(python3-slixmpp prosody lua-unbound chromium chromium-driver)
+# Node.js for the web client tests; a newer one already on the machine is kept.
+command -v node >/dev/null || packages+=(nodejs)
+command -v npm >/dev/null || packages+=(npm)
 
 missing=()
 for p in "${packages[@]}"; do
@@ -28,6 +31,20 @@ if ((${#missing[@]})); then
 			echo "== could not install ${missing[*]}; the tests that need them will be skipped"
 	else
 		echo "== cannot install ${missing[*]} (no apt-get or no root); the tests that need them will be skipped"
+	fi
+fi
+
+# The web clients (@xmpp/client, stanza, Converse.js, playwright-core), pinned
+# in internal/interop/testdata/web/package.json, live in a cache directory
+# outside the repository; the tests look for them there.
+web_dir="${STARLING_WEB_PACKAGES:-${XDG_CACHE_HOME:-$HOME/.cache}/starling-web-tests}"
+if command -v npm >/dev/null; then
+	mkdir -p "$web_dir"
+	if ! cmp -s internal/interop/testdata/web/package.json "$web_dir/package.json" || [ ! -d "$web_dir/node_modules" ]; then
+		echo "== installing the web clients (npm) into $web_dir"
+		cp internal/interop/testdata/web/package.json "$web_dir/package.json"
+		(cd "$web_dir" && timeout 600 npm install --no-audit --no-fund --loglevel=error >/dev/null) ||
+			echo "== npm install failed; the web client tests will retry or skip"
 	fi
 fi
 

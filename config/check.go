@@ -5,6 +5,9 @@ import (
 	"maps"
 	"net"
 	"net/netip"
+	"net/url"
+	"os"
+	"path/filepath"
 	"reflect"
 	"regexp"
 	"slices"
@@ -215,6 +218,9 @@ func (c *Config) check(file string, doc *yaml.Node) error {
 		c.HTTP.TrustedProxies = nil
 	}
 	positive("http.max_sessions_per_ip", c.HTTP.MaxSessionsPerIP)
+	if u := c.HTTP.ConverseURL; u != "" {
+		c.checkConverseURL(u, bad)
+	}
 	if c.HTTP.WebSocketPing < 0 {
 		bad("http.websocket_ping", "must not be negative (0 disables it)")
 	}
@@ -390,6 +396,27 @@ func (c *Config) checkS2S(profile jid.Profile, bad func(path, format string, arg
 	} {
 		if v < 1 {
 			bad(path, "must be at least 1")
+		}
+	}
+}
+
+// checkConverseURL: an https URL of a directory, or a local directory
+// with Converse.js's dist files.
+func (c *Config) checkConverseURL(u string, bad func(path, format string, args ...any)) {
+	if strings.Contains(u, "://") {
+		p, err := url.Parse(u)
+		switch {
+		case err != nil || p.Scheme != "https" || p.Host == "":
+			bad("http.converse_url", "%q must be an https:// URL or a local directory", u)
+		case p.User != nil || p.RawQuery != "" || p.Fragment != "":
+			bad("http.converse_url", "%q must be a plain https URL of a directory (no user, query or fragment)", u)
+		}
+		return
+	}
+	for _, f := range []string{"converse.min.js", "converse.min.css"} {
+		if _, err := os.Stat(filepath.Join(u, f)); err != nil {
+			bad("http.converse_url", "%s has no %s (give the dist directory of the converse.js package)", u, f)
+			return
 		}
 	}
 }

@@ -16,6 +16,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"time"
 
 	"go.yaml.in/yaml/v3"
@@ -264,6 +265,14 @@ type HTTP struct {
 	TLSListen []string `yaml:"tls_listen"`
 	// WebSocket serves XMPP over WebSocket at /xmpp-websocket.
 	WebSocket bool `yaml:"websocket"`
+	// WebPage serves a chat page at / running Converse.js over this
+	// server's WebSocket.
+	WebPage bool `yaml:"web_page"`
+	// ConverseURL is where the chat page loads Converse.js from: an https
+	// URL of a release's dist directory, or a local directory holding
+	// those files (the npm package converse.js's dist/), served at
+	// /converse/. Empty: the pinned release on Converse's CDN.
+	ConverseURL string `yaml:"converse_url"`
 	// AllowedOrigins are the web origins (host patterns such as
 	// "chat.example.org" or "*.example.org") whose pages may open a
 	// WebSocket here, besides the server's own.
@@ -398,6 +407,7 @@ func Default() *Config {
 			Enabled:          true,
 			Listen:           []string{":5280"},
 			WebSocket:        true,
+			WebPage:          true,
 			MaxSessionsPerIP: 20,
 			WebSocketPing:    30 * time.Second,
 		},
@@ -519,6 +529,9 @@ func (c *Config) resolvePaths(dir string) {
 	c.DataDir = abs(c.DataDir)
 	for i, f := range c.S2S.CAFiles {
 		c.S2S.CAFiles[i] = abs(f)
+	}
+	if u := c.HTTP.ConverseURL; u != "" && !strings.HasPrefix(u, "https://") {
+		c.HTTP.ConverseURL = abs(u)
 	}
 	for i := range c.TLS.Certificates {
 		c.TLS.Certificates[i].Cert = abs(c.TLS.Certificates[i].Cert)

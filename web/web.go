@@ -61,6 +61,7 @@ func New(opt Options) *Server {
 	}
 	mux.HandleFunc("GET /.well-known/host-meta", s.hostMeta)
 	mux.HandleFunc("GET /.well-known/host-meta.json", s.hostMetaJSON)
+	mux.Handle("GET /", s.page())
 	s.http = &http.Server{
 		Handler:           s.accessLog(mux),
 		ReadHeaderTimeout: 10 * time.Second,
