@@ -347,7 +347,7 @@ func (c *conn) streamOpened(h *xmlstream.Header) *stanza.StreamError {
 	}
 	if c.transport.WebSocket && !c.secure && !c.srv.cfg.C2S.AllowPlaintext {
 		// There is no STARTTLS over WebSocket (RFC 7395 §3.7).
-		return c.headerError(stanza.StreamPolicyViolation, "this WebSocket is not encrypted: connect with wss://")
+		return c.headerError(stanza.StreamPolicyViolation, "this connection is not encrypted: use https:// or wss://")
 	}
 	c.sendHeaderTo(peer)
 	c.send(c.features())

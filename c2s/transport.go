@@ -19,6 +19,8 @@ type Transport struct {
 	// presents the client's <open/> and <close/> to the reader as stream
 	// tags (package web does both).
 	WebSocket bool
+	// Name names the transport in logs ("websocket", "bosh").
+	Name string
 	// Secure: the transport is already protected (HTTPS, a trusted
 	// reverse proxy that terminated TLS, or a loopback connection), so
 	// STARTTLS is neither offered nor possible.
@@ -46,7 +48,11 @@ func (s *Server) ServeConn(nc net.Conn, t Transport) error {
 		c.log = c.log.With("client", t.Remote.String())
 	}
 	if t.WebSocket {
-		c.log = c.log.With("transport", "websocket")
+		name := t.Name
+		if name == "" {
+			name = "websocket"
+		}
+		c.log = c.log.With("transport", name)
 		c.w.SetFraming(xmlstream.Framing{PerItem: true, Standalone: true, Close: closeFrame})
 	}
 	c.secure = t.Secure

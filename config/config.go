@@ -265,6 +265,8 @@ type HTTP struct {
 	TLSListen []string `yaml:"tls_listen"`
 	// WebSocket serves XMPP over WebSocket at /xmpp-websocket.
 	WebSocket bool `yaml:"websocket"`
+	// BOSH serves XMPP over BOSH (XEP-0124, XEP-0206) at /http-bind.
+	BOSH bool `yaml:"bosh"`
 	// WebPage serves a chat page at / running Converse.js over this
 	// server's WebSocket.
 	WebPage bool `yaml:"web_page"`
@@ -408,6 +410,7 @@ func Default() *Config {
 			Listen:           []string{":5280"},
 			WebSocket:        true,
 			WebPage:          true,
+			BOSH:             true,
 			MaxSessionsPerIP: 20,
 			WebSocketPing:    30 * time.Second,
 		},

@@ -40,6 +40,7 @@ type Server struct {
 	http    *http.Server
 	proxies []netip.Prefix
 	limits  sessions // web sessions per client address
+	bosh    boshTable
 }
 
 // New returns a server; call Serve for each listener.
@@ -67,6 +68,7 @@ func New(opt Options) *Server {
 		ReadHeaderTimeout: 10 * time.Second,
 		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelDebug),
 	}
+	s.enableBOSH(mux)
 	return s
 }
 
@@ -157,7 +159,21 @@ func (s *Server) trustedRequest(r *http.Request) bool {
 	return err == nil && s.trusted(peer.Addr())
 }
 
-const relWebSocket = "urn:xmpp:alt-connections:websocket"
+const (
+	relWebSocket = "urn:xmpp:alt-connections:websocket"
+	relBOSH      = "urn:xmpp:alt-connections:xbosh"
+)
+
+// boshEndpoint is the BOSH URL as the client reached us.
+func (s *Server) boshEndpoint(r *http.Request) string {
+	ws := s.endpoint(r)
+	scheme := "http"
+	if strings.HasPrefix(ws, "wss:") {
+		scheme = "https"
+	}
+	_, rest, _ := strings.Cut(ws, "://")
+	return scheme + "://" + strings.TrimSuffix(rest, "/xmpp-websocket") + "/http-bind"
+}
 
 // hostMeta serves XEP-0156's XRD document.
 func (s *Server) hostMeta(w http.ResponseWriter, r *http.Request) {
@@ -166,6 +182,9 @@ func (s *Server) hostMeta(w http.ResponseWriter, r *http.Request) {
 	var links strings.Builder
 	if s.cfg.HTTP.WebSocket {
 		fmt.Fprintf(&links, "  <Link rel='%s' href='%s'/>\n", relWebSocket, xmlEscape(s.endpoint(r)))
+	}
+	if s.cfg.HTTP.BOSH {
+		fmt.Fprintf(&links, "  <Link rel='%s' href='%s'/>\n", relBOSH, xmlEscape(s.boshEndpoint(r)))
 	}
 	fmt.Fprintf(w, "<?xml version='1.0' encoding='utf-8'?>\n<XRD xmlns='http://docs.oasis-open.org/ns/xri/xrd-1.0'>\n%s</XRD>\n", links.String())
 }
@@ -184,6 +203,9 @@ func (s *Server) hostMetaJSON(w http.ResponseWriter, r *http.Request) {
 	if s.cfg.HTTP.WebSocket {
 		doc.Links = append(doc.Links, link{relWebSocket, s.endpoint(r)})
 	}
+	if s.cfg.HTTP.BOSH {
+		doc.Links = append(doc.Links, link{relBOSH, s.boshEndpoint(r)})
+	}
 	json.NewEncoder(w).Encode(doc)
 }
 
@@ -198,7 +220,12 @@ func (s *Server) accessLog(h http.Handler) http.Handler {
 		start := time.Now()
 		rec := &statusRecorder{ResponseWriter: w, status: http.StatusOK}
 		h.ServeHTTP(rec, r)
-		s.log.Info("http", "method", r.Method, "path", r.URL.Path, "status", rec.status,
+		level := slog.LevelInfo
+		if r.URL.Path == "/http-bind" {
+			// A long poll every `wait` seconds per BOSH client.
+			level = slog.LevelDebug
+		}
+		s.log.Log(r.Context(), level, "http", "method", r.Method, "path", r.URL.Path, "status", rec.status,
 			"client", s.clientAddr(r).String(), "duration", time.Since(start).Round(time.Millisecond))
 	})
 }

@@ -341,6 +341,7 @@ func TestWebSocketShutdown(t *testing.T) {
 func TestHostMeta(t *testing.T) {
 	srv := testserver.Start(t, "")
 	want := "ws://" + srv.HTTPAddr + "/xmpp-websocket"
+	wantBOSH := "http://" + srv.HTTPAddr + "/http-bind"
 	get := func(path string) (*http.Response, string) {
 		resp, err := http.Get("http://" + srv.HTTPAddr + path)
 		if err != nil {
@@ -352,6 +353,7 @@ func TestHostMeta(t *testing.T) {
 	}
 	resp, body := get("/.well-known/host-meta")
 	if resp.StatusCode != 200 || !strings.Contains(body, "rel='urn:xmpp:alt-connections:websocket' href='"+want+"'") ||
+		!strings.Contains(body, "rel='urn:xmpp:alt-connections:xbosh' href='"+wantBOSH+"'") ||
 		resp.Header.Get("Access-Control-Allow-Origin") != "*" {
 		t.Fatalf("host-meta: %d %q", resp.StatusCode, body)
 	}
@@ -359,7 +361,7 @@ func TestHostMeta(t *testing.T) {
 	var doc struct {
 		Links []struct{ Rel, Href string }
 	}
-	if err := json.Unmarshal([]byte(body), &doc); err != nil || len(doc.Links) != 1 || doc.Links[0].Href != want {
+	if err := json.Unmarshal([]byte(body), &doc); err != nil || len(doc.Links) != 2 || doc.Links[0].Href != want || doc.Links[1].Href != wantBOSH {
 		t.Fatalf("host-meta.json: %d %q %v", resp.StatusCode, body, err)
 	}
 	if resp, _ := get("/nothing-here"); resp.StatusCode != http.StatusNotFound {
