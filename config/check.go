@@ -221,6 +221,11 @@ func (c *Config) check(file string, doc *yaml.Node) error {
 	if u := c.HTTP.ConverseURL; u != "" {
 		c.checkConverseURL(u, bad)
 	}
+	if u := c.HTTP.WebSocketSeeOtherURI; u != "" {
+		if p, err := url.Parse(u); err != nil || (p.Scheme != "ws" && p.Scheme != "wss") || p.Host == "" {
+			bad("http.websocket_see_other_uri", "%q must be a ws:// or wss:// URL", u)
+		}
+	}
 	if c.HTTP.WebSocketPing < 0 {
 		bad("http.websocket_ping", "must not be negative (0 disables it)")
 	}

@@ -282,6 +282,10 @@ type HTTP struct {
 	// TrustedProxies are the addresses or CIDR ranges of reverse proxies
 	// whose X-Forwarded-For and X-Forwarded-Proto headers are believed.
 	TrustedProxies []string `yaml:"trusted_proxies"`
+	// WebSocketSeeOtherURI, when set, sends every WebSocket client
+	// elsewhere (RFC 7395 §3.6.1: <close see-other-uri=.../>), e.g. while
+	// the service moves to another address.
+	WebSocketSeeOtherURI string `yaml:"websocket_see_other_uri"`
 	// WebSocketPing is how often a WebSocket is pinged (a WebSocket
 	// ping, answered by the browser itself) so that proxies keep it
 	// open and a vanished client is noticed; one unanswered for as long

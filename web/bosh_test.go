@@ -202,6 +202,10 @@ func TestBOSHChat(t *testing.T) {
 	if j := alice.login("alice", "pw", "web", " wait='10' hold='1'"); j != "alice@localhost/web" {
 		t.Fatalf("bound %q", j)
 	}
+	r := only(t, alice.send("", "<iq xmlns='jabber:client' type='get' id='r1'><query xmlns='jabber:iq:roster'/></iq>"), stanza.NSClient, "iq")
+	if r.Attr("type") != "result" || r.Child("jabber:iq:roster", "query") == nil {
+		t.Fatalf("roster: %s", r)
+	}
 	only(t, alice.send("", "<presence xmlns='jabber:client'/>"), stanza.NSClient, "presence")
 	bob := srv.Login(t, "bob@localhost/tcp", "pw")
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)

@@ -2,6 +2,7 @@ package web_test
 
 import (
 	"context"
+	"crypto/tls"
 	"encoding/base64"
 	"encoding/json"
 	"io"
@@ -14,6 +15,7 @@ import (
 
 	"github.com/starling-xmpp/starling/internal/testserver"
 	"github.com/starling-xmpp/starling/sasl"
+	"github.com/starling-xmpp/starling/server"
 	"github.com/starling-xmpp/starling/stanza"
 	"github.com/starling-xmpp/starling/xmlstream"
 )
@@ -314,6 +316,52 @@ func TestWebSocketPing(t *testing.T) {
 	time.Sleep(300 * time.Millisecond) // six more pings
 	if n := srv.Connections(); n != 1 {
 		t.Fatalf("%d streams, want 1", n)
+	}
+}
+
+// TestWebSocketSeeOtherURI: with http.websocket_see_other_uri set, a
+// client is sent elsewhere (RFC 7395 §3.6.1).
+func TestWebSocketSeeOtherURI(t *testing.T) {
+	srv := testserver.Start(t, "http:\n  listen: [\"127.0.0.1:0\"]\n  websocket_see_other_uri: wss://chat.example.org/xmpp-websocket\n")
+	c, _, err := dialWS(t, srv, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.send("<open xmlns='" + framing + "' to='localhost' version='1.0'/>")
+	c.expect(framing, "open")
+	if cl := c.expect(framing, "close"); cl.Attr("see-other-uri") != "wss://chat.example.org/xmpp-websocket" {
+		t.Fatalf("got %s", cl)
+	}
+}
+
+// TestHTTPS: on http.tls_listen the WebSocket is wss:// with the server's
+// certificate, announced as such; an allowed origin may open it.
+func TestHTTPS(t *testing.T) {
+	srv := testserver.Start(t, "http:\n  listen: []\n  tls_listen: [\"127.0.0.1:0\"]\n  allowed_origins: [app.example]\n")
+	srv.AddUser(t, "alice@localhost", "pw")
+	addr := srv.Addrs(server.HTTPS)[0].String()
+	tlsCfg := &tls.Config{RootCAs: srv.Pool, ServerName: "localhost"}
+	hc := &http.Client{Transport: &http.Transport{TLSClientConfig: tlsCfg}}
+	resp, err := hc.Get("https://" + addr + "/.well-known/host-meta")
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if !strings.Contains(string(b), "wss://"+addr+"/xmpp-websocket") {
+		t.Fatalf("host-meta over HTTPS: %s", b)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	ws, _, err := websocket.Dial(ctx, "wss://"+addr+"/xmpp-websocket", &websocket.DialOptions{
+		Subprotocols: []string{"xmpp"}, HTTPClient: hc, HTTPHeader: http.Header{"Origin": {"https://app.example"}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ws.CloseNow()
+	c := &wsClient{t: t, ws: ws, ctx: ctx}
+	if j := c.login("alice", "pw", "tls"); j != "alice@localhost/tls" {
+		t.Fatalf("bound %q", j)
 	}
 }
 

@@ -42,6 +42,10 @@ func (s *Server) serveWebSocket(w http.ResponseWriter, r *http.Request) {
 	}
 	// The framing's own overhead on top of the stanza limit.
 	ws.SetReadLimit(int64(s.cfg.XML.MaxStanzaBytes) + 4096)
+	if uri := s.cfg.HTTP.WebSocketSeeOtherURI; uri != "" {
+		s.seeOther(ws, uri)
+		return
+	}
 	nc := newWSConn(ws, r, client)
 	if d := s.cfg.HTTP.WebSocketPing; d > 0 {
 		go nc.keepAlive(d)
@@ -289,3 +293,20 @@ func (timeoutError) Timeout() bool   { return true }
 func (timeoutError) Temporary() bool { return true }
 
 var _ net.Error = timeoutError{}
+
+// seeOther answers the client's <open/> with ours and a <close/> naming
+// the address to use instead (RFC 7395 §3.6.1).
+func (s *Server) seeOther(ws *websocket.Conn, uri string) {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if _, _, err := ws.Read(ctx); err != nil {
+		return
+	}
+	host := s.cfg.Hosts[0]
+	open := stanza.New(c2s.NSFraming, "open").SetAttr("from", host).SetAttr("id", xmlstream.NewStreamID()).SetAttr("version", "1.0")
+	cl := stanza.New(c2s.NSFraming, "close").SetAttr("see-other-uri", uri)
+	if ws.Write(ctx, websocket.MessageText, open.AppendStandalone(nil, stanza.NSClient)) == nil {
+		ws.Write(ctx, websocket.MessageText, cl.AppendStandalone(nil, stanza.NSClient))
+	}
+	ws.Close(websocket.StatusNormalClosure, "")
+}
