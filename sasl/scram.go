@@ -353,13 +353,15 @@ func isExtension(s string) bool {
 
 func isAlpha(c byte) bool { return c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' }
 
-// decodeBase64 decodes padded standard base64, refusing the line breaks the
-// standard decoder would skip.
+// decodeBase64 decodes padded standard base64 in its one canonical form:
+// no line breaks (which the standard decoder would skip) and no set bits
+// in the padding, so that only the exact proof is accepted, not another
+// spelling of it.
 func decodeBase64(s string) ([]byte, bool) {
 	if strings.ContainsAny(s, "\r\n") {
 		return nil, false
 	}
-	b, err := base64.StdEncoding.DecodeString(s)
+	b, err := base64.StdEncoding.Strict().DecodeString(s)
 	return b, err == nil
 }
 
