@@ -70,7 +70,7 @@ func (c *conn) bind(iq, payload *stanza.Element) *stanza.StreamError {
 		c.srv.opt.Router.Unbind(s)
 		return nil
 	}
-	c.log.Info("resource bound", "jid", full.String())
+	c.lg().Info("resource bound", "jid", full.String())
 	c.send(result(iq, stanza.New(stanza.NSBind, "bind").Append(stanza.New(stanza.NSBind, "jid").AppendText(full.String()))))
 	return nil
 }
@@ -106,7 +106,7 @@ func (c *conn) unbind(iq, payload *stanza.Element) *stanza.StreamError {
 		return nil
 	}
 	c.srv.opt.Router.Unbind(gone)
-	c.log.Info("resource unbound", "jid", gone.JID.String())
+	c.lg().Info("resource unbound", "jid", gone.JID.String())
 	c.send(result(iq, nil))
 	if len(rest) == 0 {
 		c.closeWith(nil)

@@ -9,6 +9,7 @@ import (
 	"net"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/starling-xmpp/starling/jid"
@@ -24,9 +25,9 @@ type conn struct {
 	srv       *Server
 	nc        net.Conn // the TCP connection (closing it ends everything)
 	directTLS bool
-	transport Transport // set by ServeConn; zero for TCP
-	overLimit bool      // accepted past c2s.max_connections
-	log       *slog.Logger
+	transport Transport                   // set by ServeConn; zero for TCP
+	overLimit bool                        // accepted past c2s.max_connections
+	logp      atomic.Pointer[slog.Logger] // lg, setLog: other goroutines log too
 	w         *xmlstream.Writer
 	dec       *xmlstream.Decoder
 	ctx       context.Context
@@ -61,22 +62,28 @@ func newConn(s *Server, nc net.Conn, directTLS bool) *conn {
 		srv:       s,
 		nc:        nc,
 		directTLS: directTLS,
-		log:       s.log.With("conn", id, "remote", nc.RemoteAddr().String()),
 	}
+	c.setLog(s.log.With("conn", id, "remote", nc.RemoteAddr().String()))
 	c.ctx, c.cancel = context.WithCancel(context.Background())
 	c.w = xmlstream.NewWriter(nc, s.cfg.C2S.QueueSize, s.cfg.C2S.WriteTimeout, stanza.NSClient, func(err error) {
-		c.log.Debug("write failed", "err", err)
+		c.lg().Debug("write failed", "err", err)
 		nc.Close()
 	})
 	c.dec = xmlstream.NewDecoder(nc, s.limits)
 	return c
 }
 
+// lg is the connection's logger; the reader goroutine adds to it as the
+// stream learns who the client is.
+func (c *conn) lg() *slog.Logger { return c.logp.Load() }
+
+func (c *conn) setLog(l *slog.Logger) { c.logp.Store(l) }
+
 // serve runs the connection: negotiation, then stanzas, until the stream
 // ends.
 func (c *conn) serve() {
 	defer c.finish()
-	c.log.Debug("connected", "direct_tls", c.directTLS)
+	c.lg().Debug("connected", "direct_tls", c.directTLS)
 	c.mu.Lock()
 	c.timer = time.AfterFunc(c.srv.cfg.C2S.HandshakeTimeout, func() {
 		c.closeWith(stanza.NewStreamError(stanza.StreamConnectionTimeout, "negotiation took too long"))
@@ -104,7 +111,7 @@ func (c *conn) serve() {
 		}
 		el, err := c.next()
 		if errors.Is(err, xmlstream.ErrStreamEnd) {
-			c.log.Debug("client closed the stream")
+			c.lg().Debug("client closed the stream")
 			c.closeWith(nil)
 			return
 		}
@@ -174,15 +181,15 @@ func (c *conn) readFailed(err error) {
 	if errors.As(err, &se) {
 		// The reader stops here, so the connection ends as soon as
 		// the error is written (finish).
-		c.log.Info("stream error", "condition", string(se.Condition), "text", se.Text)
+		c.lg().Info("stream error", "condition", string(se.Condition), "text", se.Text)
 		c.closeWith(se)
 		return
 	}
 	if !c.isClosing() {
 		if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
-			c.log.Info("connection dropped by the client without closing the stream")
+			c.lg().Info("connection dropped by the client without closing the stream")
 		} else {
-			c.log.Info("connection lost", "err", err)
+			c.lg().Info("connection lost", "err", err)
 		}
 	}
 }
@@ -234,7 +241,7 @@ func (c *conn) closeWith(se *stanza.StreamError) {
 	// Nothing can be routed to a closing stream.
 	c.unbindAll()
 	if se != nil && se.Condition != stanza.StreamConflict {
-		c.log.Info("closing stream", "condition", string(se.Condition), "text", se.Text)
+		c.lg().Info("closing stream", "condition", string(se.Condition), "text", se.Text)
 	}
 	var last *stanza.Element
 	if se != nil {
@@ -262,7 +269,7 @@ func (c *conn) finish() {
 	c.mu.Unlock()
 	c.rerouteUnwritten(left)
 	c.srv.remove(c)
-	c.log.Debug("disconnected")
+	c.lg().Debug("disconnected")
 }
 
 // rerouteUnwritten deals with stanzas that were queued for this client but
@@ -299,7 +306,7 @@ func (c *conn) rerouteUnwritten(left []*stanza.Element) {
 func (c *conn) send(el *stanza.Element) bool {
 	ok, full := c.w.Send(el)
 	if full {
-		c.log.Warn("client is not reading; closing its stream", "queued", c.srv.cfg.C2S.QueueSize)
+		c.lg().Warn("client is not reading; closing its stream", "queued", c.srv.cfg.C2S.QueueSize)
 		go c.closeWith(stanza.NewStreamError(stanza.StreamPolicyViolation, "too many stanzas waiting for the client to read them"))
 	}
 	return ok
@@ -483,7 +490,7 @@ func (c *conn) preAuthIQ(el *stanza.Element) bool {
 	if err != nil {
 		var se *stanza.Error
 		if !errors.As(err, &se) {
-			c.log.Error("pre-authentication IQ failed", "err", err)
+			c.lg().Error("pre-authentication IQ failed", "err", err)
 			se = stanza.NewError(stanza.InternalServerError, "")
 		}
 		c.replyError(el, se)
@@ -576,7 +583,7 @@ func (c *conn) Replaced(s *router.Session) {
 		c.parting = []*router.Session{s}
 	}
 	c.mu.Unlock()
-	c.log.Info("resource taken over by a new login", "jid", s.JID.String())
+	c.lg().Info("resource taken over by a new login", "jid", s.JID.String())
 	if len(rest) == 0 {
 		c.closeWith(stanza.NewStreamError(stanza.StreamConflict, "replaced by a new connection for the same resource"))
 	}

@@ -101,12 +101,12 @@ func (c *conn) saslStep(in []byte) (bool, *stanza.StreamError) {
 				// fall back to bare SCRAM.
 				c.cbUnavailable = true
 				c.send(stanza.SASLFailure(f.Condition, f.Text))
-				c.log.Info("channel binding type not available", "mechanism", c.authMech)
+				c.lg().Info("channel binding type not available", "mechanism", c.authMech)
 				return false, nil
 			}
 			return c.saslFail(f.Condition, f.Text)
 		}
-		c.log.Error("authentication failed internally", "err", err)
+		c.lg().Error("authentication failed internally", "err", err)
 		return c.saslFail(sasl.TemporaryAuthFailure, "")
 	}
 	if !done {
@@ -133,8 +133,8 @@ func (c *conn) saslStep(in []byte) (bool, *stanza.StreamError) {
 	}
 	c.send(success)
 	c.authenticated, c.user, c.failures = true, user, 0
-	c.log = c.log.With("user", user+"@"+c.host)
-	c.log.Info("authenticated", "mechanism", c.authMech)
+	c.setLog(c.lg().With("user", user+"@"+c.host))
+	c.lg().Info("authenticated", "mechanism", c.authMech)
 	// Seed 5-3: a new stream follows on the same transport.
 	c.dec.Restart()
 	c.restarted()
@@ -146,7 +146,7 @@ func (c *conn) saslStep(in []byte) (bool, *stanza.StreamError) {
 func (c *conn) saslFail(cond, text string) (bool, *stanza.StreamError) {
 	c.send(stanza.SASLFailure(cond, text))
 	c.failures++
-	c.log.Info("authentication failed", "condition", cond, "mechanism", c.authMech, "attempt", c.failures)
+	c.lg().Info("authentication failed", "condition", cond, "mechanism", c.authMech, "attempt", c.failures)
 	if c.failures >= c.srv.cfg.SASL.MaxFailures {
 		return false, stanza.NewStreamError(stanza.StreamPolicyViolation, "too many failed authentication attempts")
 	}

@@ -38,7 +38,7 @@ func (c *conn) handleStanza(el *stanza.Element) *stanza.StreamError {
 	}
 	if err := stanza.CheckShape(el); err != nil {
 		if stanza.IsError(el) {
-			c.log.Debug("dropping a malformed error stanza", "kind", el.Name.Local)
+			c.lg().Debug("dropping a malformed error stanza", "kind", el.Name.Local)
 			return nil
 		}
 		c.replyError(el, err)

@@ -59,7 +59,7 @@ func (c *conn) startTLS(transport net.Conn) bool {
 	tc := tls.Server(transport, cfg)
 	tc.SetDeadline(time.Now().Add(c.srv.cfg.C2S.HandshakeTimeout))
 	if err := tc.HandshakeContext(c.ctx); err != nil {
-		c.log.Info("TLS handshake failed", "err", err)
+		c.lg().Info("TLS handshake failed", "err", err)
 		return false
 	}
 	tc.SetDeadline(time.Time{})
@@ -81,6 +81,6 @@ func (c *conn) startTLS(transport net.Conn) bool {
 	c.w.SetConn(tc)
 	c.dec.Reset(tc)
 	c.restarted()
-	c.log.Debug("TLS established", "version", tls.VersionName(cs.Version), "cipher", tls.CipherSuiteName(cs.CipherSuite))
+	c.lg().Debug("TLS established", "version", tls.VersionName(cs.Version), "cipher", tls.CipherSuiteName(cs.CipherSuite))
 	return true
 }

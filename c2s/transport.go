@@ -45,14 +45,14 @@ func (s *Server) ServeConn(nc net.Conn, t Transport) error {
 	}
 	c.transport = t
 	if t.Remote != nil {
-		c.log = c.log.With("client", t.Remote.String())
+		c.setLog(c.lg().With("client", t.Remote.String()))
 	}
 	if t.WebSocket {
 		name := t.Name
 		if name == "" {
 			name = "websocket"
 		}
-		c.log = c.log.With("transport", name)
+		c.setLog(c.lg().With("transport", name))
 		c.w.SetFraming(xmlstream.Framing{PerItem: true, Standalone: true, Close: closeFrame})
 	}
 	c.secure = t.Secure

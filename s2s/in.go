@@ -34,7 +34,7 @@ type inConn struct {
 	nc        net.Conn
 	directTLS bool
 	overLimit bool
-	log       *slog.Logger
+	logp      atomic.Pointer[slog.Logger] // lg, setLog: callbacks log too
 	w         *xmlstream.Writer
 	dec       *xmlstream.Decoder
 	ctx       context.Context
@@ -69,19 +69,24 @@ func newInConn(m *Manager, nc net.Conn, directTLS bool) *inConn {
 		id:        id,
 		nc:        nc,
 		directTLS: directTLS,
-		log:       m.linkLog("in", id).With("addr", nc.RemoteAddr().String()),
 		since:     time.Now(),
 		authed:    map[domainPair]string{},
 		tlsInfo:   "none",
 	}
+	c.setLog(m.linkLog("in", id).With("addr", nc.RemoteAddr().String()))
 	c.ctx, c.cancel = context.WithCancel(context.Background())
 	c.w = xmlstream.NewWriter(nc, m.cfg.QueueSize, m.cfg.WriteTimeout, stanza.NSServer, func(err error) {
-		c.log.Debug("write failed", "err", err)
+		c.lg().Debug("write failed", "err", err)
 		nc.Close()
 	})
 	c.dec = xmlstream.NewDecoder(nc, m.limits)
 	return c
 }
+
+// lg is the link's logger; the reader adds the peer's domain to it.
+func (c *inConn) lg() *slog.Logger { return c.logp.Load() }
+
+func (c *inConn) setLog(l *slog.Logger) { c.logp.Store(l) }
 
 // serve runs the stream until it ends.
 func (c *inConn) serve() {
@@ -110,7 +115,7 @@ func (c *inConn) serve() {
 		}
 		el, err := c.next()
 		if errors.Is(err, xmlstream.ErrStreamEnd) {
-			c.log.Debug("the remote server closed the stream")
+			c.lg().Debug("the remote server closed the stream")
 			c.closeWith(nil)
 			return
 		}
@@ -142,7 +147,7 @@ func (c *inConn) next() (*stanza.Element, error) {
 	el, err := c.dec.Next()
 	var ne net.Error
 	if errors.As(err, &ne) && ne.Timeout() && !c.isClosing() {
-		c.log.Info("closing an idle link")
+		c.lg().Info("closing an idle link")
 		c.closeWith(nil)
 		// Wait for the peer's closing tag.
 		c.nc.SetReadDeadline(time.Now().Add(c.m.cfg.CloseTimeout))
@@ -154,15 +159,15 @@ func (c *inConn) next() (*stanza.Element, error) {
 func (c *inConn) readFailed(err error) {
 	var se *stanza.StreamError
 	if errors.As(err, &se) {
-		c.log.Info("stream error", "condition", string(se.Condition), "text", se.Text)
+		c.lg().Info("stream error", "condition", string(se.Condition), "text", se.Text)
 		c.closeWith(se)
 		return
 	}
 	if !c.isClosing() {
 		if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
-			c.log.Info("connection dropped by the remote server without closing the stream")
+			c.lg().Info("connection dropped by the remote server without closing the stream")
 		} else {
-			c.log.Info("connection lost", "err", err)
+			c.lg().Info("connection lost", "err", err)
 		}
 	}
 }
@@ -200,7 +205,7 @@ func (c *inConn) closeWith(se *stanza.StreamError) {
 	c.mu.Unlock()
 	var last *stanza.Element
 	if se != nil {
-		c.log.Info("closing stream", "condition", string(se.Condition), "text", se.Text)
+		c.lg().Info("closing stream", "condition", string(se.Condition), "text", se.Text)
 		last = se.Element()
 	}
 	c.w.Close(last)
@@ -222,7 +227,7 @@ func (c *inConn) finish() {
 	}
 	c.mu.Unlock()
 	c.m.removeIn(c)
-	c.log.Info("link closed", "stanzas", c.stanzas.Load())
+	c.lg().Info("link closed", "stanzas", c.stanzas.Load())
 }
 
 // abort drops the connection at once.
@@ -269,7 +274,7 @@ func (c *inConn) streamOpened(h *xmlstream.Header) *stanza.StreamError {
 			return stanza.NewStreamError(stanza.StreamInvalidFrom, "the 'from' attribute is not a valid domain, or changed")
 		}
 		if c.peer == "" {
-			c.log = c.log.With("peer", peer)
+			c.setLog(c.lg().With("peer", peer))
 		}
 		c.peer = peer
 	}
@@ -401,7 +406,7 @@ func (c *inConn) startTLS(transport net.Conn) bool {
 	tc := tls.Server(transport, cfg)
 	tc.SetDeadline(time.Now().Add(c.m.cfg.HandshakeTimeout))
 	if err := tc.HandshakeContext(c.ctx); err != nil {
-		c.log.Info("TLS handshake failed", "err", err)
+		c.lg().Info("TLS handshake failed", "err", err)
 		return false
 	}
 	tc.SetDeadline(time.Time{})
@@ -415,7 +420,7 @@ func (c *inConn) startTLS(transport net.Conn) bool {
 	c.w.SetConn(tc)
 	c.dec.Reset(tc)
 	c.restarted()
-	c.log.Debug("TLS established", "tls", c.tlsInfo, "client_certificate", len(c.chain) > 0)
+	c.lg().Debug("TLS established", "tls", c.tlsInfo, "client_certificate", len(c.chain) > 0)
 	return true
 }
 
@@ -486,7 +491,7 @@ func (c *inConn) saslExternal(el *stanza.Element) (bool, *stanza.StreamError) {
 		return c.saslFail(sasl.NotAuthorized, "put your domain in the stream header's 'from'")
 	}
 	if err := c.m.certStatus(c.chain, identity); err != nil {
-		c.log.Info("certificate refused", "domain", identity, "reason", err.Error())
+		c.lg().Info("certificate refused", "domain", identity, "reason", err.Error())
 		return c.saslFail(sasl.NotAuthorized, "your certificate is not valid for "+identity)
 	}
 	c.peer = identity
@@ -510,7 +515,7 @@ func (c *inConn) saslStep(in []byte) (bool, *stanza.StreamError) {
 		if errors.As(err, &f) {
 			return c.saslFail(f.Condition, f.Text)
 		}
-		c.log.Error("authentication failed internally", "err", err)
+		c.lg().Error("authentication failed internally", "err", err)
 		return c.saslFail(sasl.TemporaryAuthFailure, "")
 	}
 	if !done {
@@ -541,7 +546,7 @@ func (c *inConn) saslSucceeded(method string, out []byte) (bool, *stanza.StreamE
 func (c *inConn) saslFail(cond, text string) (bool, *stanza.StreamError) {
 	c.send(stanza.SASLFailure(cond, text))
 	c.failures++
-	c.log.Info("authentication failed", "condition", cond)
+	c.lg().Info("authentication failed", "condition", cond)
 	if c.failures >= 3 {
 		return false, stanza.NewStreamError(stanza.StreamPolicyViolation, "too many failed authentication attempts")
 	}
@@ -563,7 +568,7 @@ func (c *inConn) authorize(p domainPair, method string) {
 	}
 	tlsInfo := c.tlsInfo
 	c.mu.Unlock()
-	c.log.Info("remote domain authenticated", "direction", "in", "remote", p.remote, "local", p.local, "auth", method, "tls", tlsInfo, "certificate", cert)
+	c.lg().Info("remote domain authenticated", "direction", "in", "remote", p.remote, "local", p.local, "auth", method, "tls", tlsInfo, "certificate", cert)
 }
 
 func (c *inConn) authedBy(p domainPair) string {
@@ -604,7 +609,7 @@ func (c *inConn) dialbackResult(el *stanza.Element) *stanza.StreamError {
 		return nil
 	}
 	if c.m.secure(remote) {
-		c.log.Info("refusing dialback: the domain must present a valid certificate", "remote", remote, "reason", certErr.Error())
+		c.lg().Info("refusing dialback: the domain must present a valid certificate", "remote", remote, "reason", certErr.Error())
 		c.send(dbError("result", local, remote, "", stanza.NewError(stanza.NotAuthorized, "a valid certificate is required for "+remote)))
 		return nil
 	}
@@ -615,17 +620,17 @@ func (c *inConn) dialbackResult(el *stanza.Element) *stanza.StreamError {
 	c.mu.Lock()
 	id := c.streamID
 	c.mu.Unlock()
-	c.log.Debug("verifying a dialback key", "remote", remote, "local", local)
+	c.lg().Debug("verifying a dialback key", "remote", remote, "local", local)
 	c.m.verify(local, remote, id, el.Text(), func(valid bool, err *stanza.Error) {
 		switch {
 		case err != nil:
-			c.log.Info("dialback verification failed", "remote", remote, "err", err.Error())
+			c.lg().Info("dialback verification failed", "remote", remote, "err", err.Error())
 			c.send(dbError("result", local, remote, "", err))
 		case valid:
 			c.authorize(p, "dialback")
 			reply("valid")
 		default:
-			c.log.Warn("dialback key invalid: possible spoofing", "remote", remote, "local", local)
+			c.lg().Warn("dialback key invalid: possible spoofing", "remote", remote, "local", local)
 			reply("invalid")
 		}
 	})
@@ -654,7 +659,7 @@ func (c *inConn) dialbackVerify(el *stanza.Element) *stanza.StreamError {
 	if hmac.Equal([]byte(want), []byte(el.Text())) {
 		typ = "valid"
 	} else {
-		c.log.Info("answered a dialback verification: key invalid", "receiving", receiving, "originating", originating)
+		c.lg().Info("answered a dialback verification: key invalid", "receiving", receiving, "originating", originating)
 	}
 	c.send(dbElement("verify", originating, receiving, typ).SetAttr("id", id))
 	return nil
@@ -689,7 +694,7 @@ func (c *inConn) handleStanza(el *stanza.Element) *stanza.StreamError {
 		return stanza.NewStreamError(stanza.StreamHostUnknown, "this server does not serve "+stanza.SanitizeText(to.Domain()))
 	}
 	if c.authedBy(domainPair{from.Domain(), to.Domain()}) == "" {
-		c.log.Warn("stanza from a domain this link did not authenticate", "from", from.Domain(), "to", to.Domain())
+		c.lg().Warn("stanza from a domain this link did not authenticate", "from", from.Domain(), "to", to.Domain())
 		return stanza.NewStreamError(stanza.StreamInvalidFrom, "this link is not authenticated for "+stanza.SanitizeText(from.Domain())+" to "+to.Domain())
 	}
 	if fromS != from.String() {
