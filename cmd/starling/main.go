@@ -6,6 +6,7 @@
 //	starling s2s list [-c starling.yaml]      show the running server's federation links
 //	starling send --jid ... --to ... TEXT     send a message from a script
 //	starling doctor [FLAGS] DOMAIN            check a domain from outside
+//	starling bench login|messages [FLAGS]     load-test any XMPP server
 //	starling version                          print the version
 package main
 
@@ -38,6 +39,7 @@ Usage:
   starling send --jid USER@HOST --to JID MESSAGE
                                            send a message (password from $STARLING_PASSWORD or a prompt)
   starling doctor [FLAGS] DOMAIN           check a domain from outside (DNS, ports, TLS)
+  starling bench login|messages [FLAGS]    load a server: logins/s, messages/s, latency
   starling version                         print the version
 
 A commented example of every option is in starling.example.yaml.
@@ -63,6 +65,8 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		err = cmdSend(ctx, args[1:], stdin, stdout, stderr)
 	case "doctor":
 		err = cmdDoctor(ctx, args[1:], stdin, stdout, stderr)
+	case "bench":
+		err = cmdBench(ctx, args[1:], stdout, stderr)
 	case "version", "-version", "--version":
 		fmt.Fprintln(stdout, "starling", version())
 	case "help", "-h", "-help", "--help":

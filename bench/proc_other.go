@@ -1,0 +1,13 @@
+//go:build !linux
+
+package bench
+
+import (
+	"errors"
+	"time"
+)
+
+// processCPU: another process's CPU time is read only on Linux.
+func processCPU(pid int) (time.Duration, error) {
+	return 0, errors.New("the server's CPU time is measured only on Linux (/proc)")
+}
