@@ -45,11 +45,13 @@ func Login(ctx context.Context, opt Options) (*Report, error) {
 		next   atomic.Int64
 		wg     sync.WaitGroup
 	)
-	runCtx, stop := context.WithTimeout(ctx, opt.Duration)
-	defer stop()
+	// The meter starts before the run's timer, so that the wall time it
+	// reports is never shorter than the duration.
 	m := startMeter(&opt, func() Progress {
 		return Progress{Scenario: "login", Duration: opt.Duration, Ops: logins.Load(), Errors: errs.n.Load()}
 	})
+	runCtx, stop := context.WithTimeout(ctx, opt.Duration)
+	defer stop()
 	for range opt.Workers {
 		wg.Go(func() {
 			for runCtx.Err() == nil {

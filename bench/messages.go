@@ -80,12 +80,14 @@ func Messages(ctx context.Context, opt Options) (*Report, error) {
 	}
 	readCtx, stopReading := context.WithCancel(ctx)
 	defer stopReading()
-	runCtx, stop := context.WithTimeout(ctx, opt.Duration)
-	defer stop()
-	start := time.Now() // the messages' clock: monotonic, this process's
+	// The meter starts before the run's timer, so that the wall time it
+	// reports is never shorter than the duration.
 	m := startMeter(&opt, func() Progress {
 		return Progress{Scenario: "messages", Duration: opt.Duration, Ops: delivered(), Errors: errs.n.Load()}
 	})
+	runCtx, stop := context.WithTimeout(ctx, opt.Duration)
+	defer stop()
+	start := time.Now() // the messages' clock: monotonic, this process's
 	for _, p := range pairs {
 		readers.Go(func() { p.receive(readCtx, start, &hist, &errs) })
 		readers.Go(func() { p.bounces(readCtx, &errs) })
