@@ -352,8 +352,8 @@ func (c *conn) streamOpened(h *xmlstream.Header) *stanza.StreamError {
 	if c.overLimit {
 		return c.headerError(stanza.StreamResourceConstraint, "the server has too many connections")
 	}
-	if c.transport.WebSocket && !c.secure && !c.srv.cfg.C2S.AllowPlaintext {
-		// There is no STARTTLS over WebSocket (RFC 7395 §3.7).
+	if c.transport.Framed && !c.secure && !c.srv.cfg.C2S.AllowPlaintext {
+		// There is no STARTTLS over WebSocket (RFC 7395 §3.7) or BOSH.
 		return c.headerError(stanza.StreamPolicyViolation, "this connection is not encrypted: use https:// or wss://")
 	}
 	c.sendHeaderTo(peer)
@@ -399,7 +399,7 @@ func (c *conn) header(host, peer, lang string) []byte {
 	if peer != "" {
 		attrs = append(attrs, stanza.Attr{Name: stanza.Name{Local: "to"}, Value: peer})
 	}
-	if c.transport.WebSocket {
+	if c.transport.Framed {
 		return openFrame(attrs)
 	}
 	return xmlstream.AppendOpen(nil, true, stanza.NSClient, attrs)

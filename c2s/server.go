@@ -17,10 +17,9 @@ import (
 	"net"
 	"sync"
 	"sync/atomic"
-	"syscall"
-	"time"
 
 	"github.com/starling-xmpp/starling/config"
+	"github.com/starling-xmpp/starling/internal/netutil"
 	"github.com/starling-xmpp/starling/router"
 	"github.com/starling-xmpp/starling/sasl"
 	"github.com/starling-xmpp/starling/stanza"
@@ -122,34 +121,17 @@ func (s *Server) Serve(ln net.Listener, directTLS bool) error {
 	}
 	s.lns = append(s.lns, ln)
 	s.mu.Unlock()
-	var delay time.Duration
-	for {
-		nc, err := ln.Accept()
-		if err != nil {
-			s.mu.Lock()
-			closed := s.closed
-			s.mu.Unlock()
-			if closed {
-				return ErrServerClosed
-			}
-			var ne net.Error
-			if errors.As(err, &ne) && ne.Timeout() || errors.Is(err, syscall.EMFILE) || errors.Is(err, syscall.ENFILE) {
-				// Out of file descriptors or similar: back off, like
-				// net/http.
-				delay = min(max(2*delay, 5*time.Millisecond), time.Second)
-				s.log.Warn("accept failed; retrying", "err", err, "delay", delay)
-				time.Sleep(delay)
-				continue
-			}
-			return err
+	err := netutil.AcceptLoop(ln, s.log, func(nc net.Conn) {
+		if c := s.newConn(nc, directTLS); c != nil {
+			go c.serve()
 		}
-		delay = 0
-		c := s.newConn(nc, directTLS)
-		if c == nil {
-			continue
-		}
-		go c.serve()
+	})
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return ErrServerClosed
 	}
+	return err
 }
 
 func (s *Server) newConn(nc net.Conn, directTLS bool) *conn {

@@ -19,7 +19,7 @@ func (c *conn) handleTLS(el *stanza.Element) (restart bool, err *stanza.StreamEr
 	if el.Name.Local != "starttls" {
 		return false, stanza.NewStreamError(stanza.StreamUnsupportedStanzaType, "unknown element in the STARTTLS namespace")
 	}
-	if c.secure || c.authenticated || c.transport.WebSocket {
+	if c.secure || c.authenticated || c.transport.Framed {
 		// RFC 6120 §5.4.2.2: <failure/>, then close the stream.
 		c.send(stanza.New(stanza.NSTLS, "failure"))
 		c.closeWith(nil)

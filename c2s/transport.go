@@ -13,12 +13,13 @@ const NSFraming = "urn:ietf:params:xml:ns:xmpp-framing"
 // Transport says what carries a client stream other than a TCP connection
 // of its own.
 type Transport struct {
-	// WebSocket: the stream is framed as RFC 7395 says: <open/> and
-	// <close/> instead of the stream tags, one element per message. The
-	// net.Conn given to ServeConn turns each Write into one message and
-	// presents the client's <open/> and <close/> to the reader as stream
-	// tags (package web does both).
-	WebSocket bool
+	// Framed: the stream is framed as RFC 7395 says: <open/> and
+	// <close/> instead of the stream tags, one element per write. The
+	// net.Conn given to ServeConn turns each Write into one message (a
+	// WebSocket message, a BOSH response's payload) and presents the
+	// client's <open/> and <close/> to the reader as stream tags (package
+	// web does both).
+	Framed bool
 	// Name names the transport in logs ("websocket", "bosh").
 	Name string
 	// Secure: the transport is already protected (HTTPS, a trusted
@@ -34,7 +35,7 @@ type Transport struct {
 var closeFrame = []byte("<close xmlns='" + NSFraming + "'/>")
 
 // ServeConn serves one client stream on nc, a connection another
-// listener accepted (the WebSocket endpoint), and returns when the stream
+// listener accepted (WebSocket, BOSH), and returns when the stream
 // has ended. The stream is negotiated, routed and limited exactly like a
 // TCP one: SASL, binding, every stanza rule; only the framing and TLS
 // differ.
@@ -47,7 +48,7 @@ func (s *Server) ServeConn(nc net.Conn, t Transport) error {
 	if t.Remote != nil {
 		c.setLog(c.lg().With("client", t.Remote.String()))
 	}
-	if t.WebSocket {
+	if t.Framed {
 		name := t.Name
 		if name == "" {
 			name = "websocket"

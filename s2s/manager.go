@@ -35,10 +35,10 @@ import (
 	"strconv"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"time"
 
 	"github.com/starling-xmpp/starling/config"
+	"github.com/starling-xmpp/starling/internal/netutil"
 	"github.com/starling-xmpp/starling/jid"
 	"github.com/starling-xmpp/starling/resolve"
 	"github.com/starling-xmpp/starling/router"
@@ -169,31 +169,12 @@ func (m *Manager) Serve(ln net.Listener, directTLS bool) error {
 	}
 	m.lns = append(m.lns, ln)
 	m.mu.Unlock()
-	var delay time.Duration
-	for {
-		nc, err := ln.Accept()
-		if err != nil {
-			m.mu.Lock()
-			closed := m.closed
-			m.mu.Unlock()
-			if closed {
-				return ErrServerClosed
-			}
-			var ne net.Error
-			if errors.As(err, &ne) && ne.Timeout() || errors.Is(err, syscall.EMFILE) || errors.Is(err, syscall.ENFILE) {
-				delay = min(max(2*delay, 5*time.Millisecond), time.Second)
-				m.log.Warn("accept failed; retrying", "err", err, "delay", delay)
-				time.Sleep(delay)
-				continue
-			}
-			return err
-		}
-		delay = 0
+	err := netutil.AcceptLoop(ln, m.log, func(nc net.Conn) {
 		m.mu.Lock()
 		if m.closed {
 			m.mu.Unlock()
 			nc.Close()
-			continue
+			return
 		}
 		c := newInConn(m, nc, directTLS)
 		c.overLimit = m.linksLocked() >= m.cfg.MaxLinks
@@ -201,7 +182,13 @@ func (m *Manager) Serve(ln net.Listener, directTLS bool) error {
 		m.wg.Add(1)
 		m.mu.Unlock()
 		go c.serve()
+	})
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.closed {
+		return ErrServerClosed
 	}
+	return err
 }
 
 func (m *Manager) linksLocked() int {

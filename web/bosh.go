@@ -478,7 +478,7 @@ func (s *Server) createBOSH(w http.ResponseWriter, r *http.Request, body *stanza
 	req.empty = false
 	ch, answer := sess.receive(req)
 	go func() {
-		s.opt.C2S.ServeConn(sess, c2s.Transport{WebSocket: true, Name: "bosh", Secure: secure, Remote: client})
+		s.opt.C2S.ServeConn(sess, c2s.Transport{Framed: true, Name: "bosh", Secure: secure, Remote: client})
 		sess.Close()
 	}()
 	sess.reply(w, r, ch, answer)

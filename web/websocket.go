@@ -50,7 +50,7 @@ func (s *Server) serveWebSocket(w http.ResponseWriter, r *http.Request) {
 	if d := s.cfg.HTTP.WebSocketPing; d > 0 {
 		go nc.keepAlive(d)
 	}
-	s.opt.C2S.ServeConn(nc, c2s.Transport{WebSocket: true, Secure: s.secure(r, client), Remote: client})
+	s.opt.C2S.ServeConn(nc, c2s.Transport{Framed: true, Secure: s.secure(r, client), Remote: client})
 }
 
 // wsConn presents a WebSocket as the net.Conn of a client stream: each
