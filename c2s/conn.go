@@ -152,8 +152,10 @@ func (c *conn) next() (*stanza.Element, error) {
 	for {
 		c.nc.SetReadDeadline(time.Now().Add(idle / 2))
 		el, err := c.dec.Next()
-		var ne net.Error
-		if !errors.As(err, &ne) || !ne.Timeout() || c.isClosing() {
+		if err == nil {
+			return el, nil
+		}
+		if !isTimeout(err) || c.isClosing() {
 			return el, err
 		}
 		if pinged {
@@ -169,6 +171,12 @@ func (c *conn) next() (*stanza.Element, error) {
 		c.send(stanza.New("", "iq").SetAttr("type", "get").SetAttr("id", "ping-"+strconv.Itoa(c.pings)).
 			SetAttr("from", c.host).SetAttr("to", ss[0].JID.String()).Append(stanza.New(nsPing, "ping")))
 	}
+}
+
+// isTimeout reports whether err is a read deadline expiring.
+func isTimeout(err error) bool {
+	var ne net.Error
+	return errors.As(err, &ne) && ne.Timeout()
 }
 
 // nsPing is XEP-0199's namespace.

@@ -49,7 +49,9 @@ const (
 )
 
 // Hook handles a packet. It returns true when it has dealt with the stanza,
-// which stops the other hooks and the router's own handling.
+// which stops the other hooks and the router's own handling. The Packet is
+// the router's and valid only during the call (the router reuses it): a
+// hook that keeps the stanza keeps p.El, or a copy of *p.
 type Hook func(ctx context.Context, p *Packet) bool
 
 type hookEntry struct {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"strconv"
+	"sync"
 
 	"github.com/starling-xmpp/starling/jid"
 	"github.com/starling-xmpp/starling/stanza"
@@ -13,7 +14,8 @@ import (
 // and stamped by its stream), to to (the parsed 'to' attribute; zero when
 // absent). Outbound hooks see it first.
 func (r *Router) Route(ctx context.Context, st *stanza.Element, from, to jid.JID) {
-	p := &Packet{El: st, From: from, To: to}
+	p := getPacket(st, from, to)
+	defer putPacket(p)
 	if to.IsZero() && st.Name.Local != "presence" {
 		// RFC 6120 §10.3: as if addressed to the sender's bare JID.
 		p.To = from.Bare()
@@ -22,6 +24,23 @@ func (r *Router) Route(ctx context.Context, st *stanza.Element, from, to jid.JID
 		return
 	}
 	r.dispatch(ctx, p)
+}
+
+// packets recycles the Packets of Route and RouteRemote, which carry
+// every stanza a client or a remote server sends: without it each would
+// cost an allocation. Hooks and the Federation may use a Packet only
+// during the call they receive it in (see Hook).
+var packets = sync.Pool{New: func() any { return new(Packet) }}
+
+func getPacket(st *stanza.Element, from, to jid.JID) *Packet {
+	p := packets.Get().(*Packet)
+	*p = Packet{El: st, From: from, To: to}
+	return p
+}
+
+func putPacket(p *Packet) {
+	*p = Packet{}
+	packets.Put(p)
 }
 
 // Send delivers a stanza the server or a module generated on behalf of
@@ -64,7 +83,9 @@ func (r *Router) dispatch(ctx context.Context, p *Packet) {
 // 'to' is local (seed 10.1-5). Outbound hooks do not see it; Inbound hooks
 // do.
 func (r *Router) RouteRemote(ctx context.Context, st *stanza.Element, from, to jid.JID) {
-	r.dispatch(ctx, &Packet{El: st, From: from, To: to})
+	p := getPacket(st, from, to)
+	defer putPacket(p)
+	r.dispatch(ctx, p)
 }
 
 // toRemote hands a stanza for another domain to the s2s layer (RFC 6120
@@ -127,7 +148,8 @@ func (r *Router) toHost(ctx context.Context, p *Packet) {
 // toBare: addressed to a local bare JID (RFC 6121 §8.5.2, seed 10.7-4).
 func (r *Router) toBare(ctx context.Context, p *Packet) {
 	kind := p.El.Name.Local
-	sessions := r.Sessions(p.To)
+	var buf [4]*Session // most accounts have few sessions: no allocation
+	sessions := r.appendSessions(buf[:0], p.To)
 	if len(sessions) == 0 && !r.exists(ctx, p.To) {
 		// RFC 6121 §8.5.1: no such user. Presence is dropped silently.
 		if kind == "message" || kind == "iq" {

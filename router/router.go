@@ -142,7 +142,8 @@ type Router struct {
 type Federation interface {
 	// SendRemote delivers p, whose To is on a remote domain and whose
 	// From is local, or bounces it to its sender. It must not block on
-	// the network.
+	// the network, and must copy *p to keep it: the router reuses p once
+	// SendRemote returns.
 	SendRemote(ctx context.Context, p *Packet)
 }
 
@@ -281,11 +282,16 @@ func (r *Router) SetPresence(s *Session, available bool, priority int) {
 
 // Sessions returns the sessions of a bare JID (a snapshot).
 func (r *Router) Sessions(bare jid.JID) []*Session {
+	return r.appendSessions(nil, bare)
+}
+
+// appendSessions appends the sessions of a bare JID to dst.
+func (r *Router) appendSessions(dst []*Session, bare jid.JID) []*Session {
 	b := bare.Bare().String()
 	sh := r.shardFor(b)
 	sh.mu.RLock()
 	defer sh.mu.RUnlock()
-	return append([]*Session(nil), sh.users[b]...)
+	return append(dst, sh.users[b]...)
 }
 
 // Session returns the session bound to full JID j, or nil.

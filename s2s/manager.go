@@ -214,12 +214,14 @@ func (m *Manager) SendRemote(ctx context.Context, p *router.Packet) {
 	if !m.r.IsLocal(local) || m.r.IsLocal(remote) {
 		return
 	}
-	if p.El.Attr("from") == "" || p.El.Attr("to") == "" {
-		p = &router.Packet{El: p.El.ShallowCopy(), From: p.From, To: p.To, Generated: p.Generated}
-		p.El.SetAttr("from", p.From.String())
-		p.El.SetAttr("to", p.To.String())
+	// The router reuses p: queue a copy.
+	q := *p
+	if q.El.Attr("from") == "" || q.El.Attr("to") == "" {
+		q.El = q.El.ShallowCopy()
+		q.El.SetAttr("from", q.From.String())
+		q.El.SetAttr("to", q.To.String())
 	}
-	m.send(p, 0)
+	m.send(&q, 0)
 }
 
 // send queues p; tries counts how often it was already queued on a link
