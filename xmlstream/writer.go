@@ -13,6 +13,11 @@ import (
 // drained by one goroutine, which serialises whatever is waiting and writes
 // it in a single call under a deadline. Nothing ever blocks on a slow peer
 // except this goroutine. Client and server streams both use it.
+//
+// The goroutine runs only while there is something to write: it starts when
+// the queue gets its first item and exits when the queue is empty, and the
+// serialisation buffer is borrowed from a pool for each batch. An idle
+// connection therefore costs neither a goroutine stack nor a buffer here.
 type Writer struct {
 	mu      sync.Mutex
 	conn    net.Conn
@@ -20,9 +25,11 @@ type Writer struct {
 	pending int  // stanzas in queue (raw bytes and barriers are not counted)
 	max     int  // bound on pending
 	closed  bool // the final item (our closing tag) is queued: accept nothing more
-	stopped bool // the goroutine has exited or is exiting
-	wake    chan struct{}
-	done    chan struct{} // closed when the goroutine exits (Done)
+	stopped bool // writing has ended for good (Done is or is about to be closed)
+	running bool // a goroutine is draining the queue
+	wg      sync.WaitGroup
+	done    chan struct{} // closed when writing has ended (Done)
+	endOnce sync.Once
 	timeout time.Duration
 	onFail  func(error) // write error; called once, from the writer goroutine
 	left    []*stanza.Element
@@ -60,59 +67,62 @@ type item struct {
 // ErrWriterStopped: the writer is gone (the connection failed or closed).
 var ErrWriterStopped = errors.New("xmlstream: connection closed")
 
-// NewWriter starts the writer goroutine for conn. At most max stanzas wait
-// in the queue; each write must finish within timeout; contentNS is the
-// stream's default namespace (stanza.NSClient or stanza.NSServer); onFail
-// is called once, from the writer goroutine, when a write fails.
+// NewWriter returns the writer for conn. At most max stanzas wait in the
+// queue; each write must finish within timeout; contentNS is the stream's
+// default namespace (stanza.NSClient or stanza.NSServer); onFail is called
+// once, from the writer goroutine, when a write fails.
 func NewWriter(conn net.Conn, max int, timeout time.Duration, contentNS string, onFail func(error)) *Writer {
-	w := &Writer{
+	return &Writer{
 		ns:      contentNS,
 		conn:    conn,
 		max:     max,
-		wake:    make(chan struct{}, 1),
 		done:    make(chan struct{}),
 		timeout: timeout,
 		onFail:  onFail,
 	}
-	go w.run()
-	return w
 }
 
-func (w *Writer) signal() {
-	select {
-	case w.wake <- struct{}{}:
-	default:
+// push queues it and starts the goroutine if none is running. w.mu is
+// held.
+func (w *Writer) push(it item) {
+	w.queue = append(w.queue, it)
+	if !w.running {
+		w.running = true
+		w.wg.Add(1)
+		go w.run()
 	}
+}
+
+// end marks writing as ended for good and closes Done. w.mu is held.
+func (w *Writer) end() {
+	w.stopped = true
+	w.endOnce.Do(func() { close(w.done) })
 }
 
 // Send queues a stanza. It returns false, queuing nothing, once the stream
 // is closing or when max stanzas are already waiting (full is then true).
 func (w *Writer) Send(el *stanza.Element) (ok, full bool) {
 	w.mu.Lock()
+	defer w.mu.Unlock()
 	if w.closed || w.stopped {
-		w.mu.Unlock()
 		return false, false
 	}
 	if w.pending >= w.max {
-		w.mu.Unlock()
 		return false, true
 	}
-	w.queue = append(w.queue, item{el: el})
 	w.pending++
-	w.mu.Unlock()
-	w.signal()
+	w.push(item{el: el})
 	return true, false
 }
 
 // SendRaw queues bytes that are already serialised (a stream header).
 func (w *Writer) SendRaw(b []byte) bool {
 	w.mu.Lock()
-	defer w.signal()
 	defer w.mu.Unlock()
 	if w.closed || w.stopped {
 		return false
 	}
-	w.queue = append(w.queue, item{raw: b})
+	w.push(item{raw: b})
 	return true
 }
 
@@ -121,16 +131,15 @@ func (w *Writer) SendRaw(b []byte) bool {
 // It reports whether this call closed the stream.
 func (w *Writer) Close(last *stanza.Element) bool {
 	w.mu.Lock()
-	defer w.signal()
 	defer w.mu.Unlock()
 	if w.closed || w.stopped {
 		return false
 	}
 	w.closed = true
 	if last != nil {
-		w.queue = append(w.queue, item{el: last})
+		w.push(item{el: last})
 	}
-	w.queue = append(w.queue, item{final: true})
+	w.push(item{final: true})
 	return true
 }
 
@@ -149,9 +158,8 @@ func (w *Writer) Sync(timeout time.Duration) error {
 		w.mu.Unlock()
 		return ErrWriterStopped
 	}
-	w.queue = append(w.queue, item{barrier: ch})
+	w.push(item{barrier: ch})
 	w.mu.Unlock()
-	w.signal()
 	t := time.NewTimer(timeout)
 	defer t.Stop()
 	select {
@@ -171,16 +179,17 @@ func (w *Writer) SetConn(c net.Conn) {
 	w.mu.Unlock()
 }
 
-// Stop makes the goroutine exit without writing what is left, and returns
-// the stanzas that were never written.
+// Stop ends writing without writing what is left (waiting for a write in
+// progress to finish or time out), and returns the stanzas that were never
+// written.
 func (w *Writer) Stop() []*stanza.Element {
 	w.mu.Lock()
 	w.stopped = true
 	w.mu.Unlock()
-	w.signal()
-	<-w.done
+	w.wg.Wait() // no goroutine starts once stopped is set
 	w.mu.Lock()
 	defer w.mu.Unlock()
+	w.end()
 	left := w.left
 	for _, it := range w.queue {
 		if it.el != nil && stanza.IsStanza(it.el) {
@@ -191,12 +200,27 @@ func (w *Writer) Stop() []*stanza.Element {
 	return left
 }
 
+// bufs holds serialisation buffers between batches.
+var bufs = sync.Pool{New: func() any { return new([]byte) }}
+
+// maxPooledBuf is the largest buffer kept for reuse.
+const maxPooledBuf = 64 << 10
+
+// run drains the queue, batch by batch, and exits when it is empty.
 func (w *Writer) run() {
-	defer close(w.done)
-	var buf []byte
-	for range w.wake {
+	defer w.wg.Done()
+	bp := bufs.Get().(*[]byte)
+	defer func() {
+		if cap(*bp) <= maxPooledBuf {
+			*bp = (*bp)[:0]
+			bufs.Put(bp)
+		}
+	}()
+	var ends []int // with PerItem: where each item's bytes end
+	for {
 		w.mu.Lock()
-		if w.stopped {
+		if w.stopped || len(w.queue) == 0 {
+			w.running = false
 			w.mu.Unlock()
 			return
 		}
@@ -209,8 +233,8 @@ func (w *Writer) run() {
 
 		final := false
 		var barriers []chan struct{}
-		buf = buf[:0]
-		var ends []int // with PerItem: where each item's bytes end
+		buf := (*bp)[:0]
+		ends = ends[:0]
 		for _, it := range batch {
 			switch {
 			case it.final:
@@ -230,8 +254,11 @@ func (w *Writer) run() {
 			default:
 				buf = it.el.AppendXML(buf, w.ns)
 			}
-			ends = append(ends, len(buf))
+			if f.PerItem {
+				ends = append(ends, len(buf))
+			}
 		}
+		*bp = buf
 		if len(buf) > 0 {
 			conn.SetWriteDeadline(time.Now().Add(w.timeout))
 			var err error
@@ -248,14 +275,18 @@ func (w *Writer) run() {
 			}
 			if err != nil {
 				w.mu.Lock()
-				w.stopped = true
 				for _, it := range batch {
 					if it.el != nil && stanza.IsStanza(it.el) {
 						w.left = append(w.left, it.el)
 					}
 				}
+				w.running = false
+				w.stopped = true
 				w.mu.Unlock()
 				w.onFail(err)
+				w.mu.Lock()
+				w.end()
+				w.mu.Unlock()
 				return
 			}
 		}
@@ -264,17 +295,14 @@ func (w *Writer) run() {
 		}
 		if final {
 			w.mu.Lock()
-			w.stopped = true
+			w.running = false
+			w.end()
 			w.mu.Unlock()
 			return
-		}
-		// Do not keep a large buffer for an idle connection.
-		if cap(buf) > 64<<10 {
-			buf = nil
 		}
 	}
 }
 
-// Done is closed when the writer goroutine has exited: after the closing
-// tag was written, a write failed, or Stop.
+// Done is closed when writing has ended: after the closing tag was
+// written, a write failed, or Stop.
 func (w *Writer) Done() <-chan struct{} { return w.done }
