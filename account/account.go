@@ -19,6 +19,10 @@ import (
 // Store is the part of a store accounts need.
 type Store interface {
 	CreateAccount(ctx context.Context, host, user string, c sasl.Credentials) error
+	// CreateAccounts creates a batch of accounts in one transaction and
+	// returns how many it created, skipping those that exist; on error
+	// it stores none of them.
+	CreateAccounts(ctx context.Context, host string, accounts []storage.NewAccount) (int, error)
 	SetCredentials(ctx context.Context, host, user string, c sasl.Credentials) error
 	DeleteAccount(ctx context.Context, host, user string) error
 	ListAccounts(ctx context.Context, host string) ([]string, error)

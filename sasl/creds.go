@@ -98,6 +98,21 @@ func Derive(password string, o DeriveOptions) (Credentials, error) {
 	return c, nil
 }
 
+// DigestMD5Secret is the DIGEST-MD5 digest Derive stores for username at
+// realm (RFC 2831 §2.1.2.1), with the password prepared by SASLprep: for
+// callers that derive SCRAM keys once for many accounts and need only the
+// per-account digest.
+func DigestMD5Secret(username, realm, password string) ([]byte, error) {
+	if username == "" {
+		return nil, errors.New("sasl: DIGEST-MD5 digest needs a username")
+	}
+	pw, err := prepPassword(password)
+	if err != nil {
+		return nil, err
+	}
+	return digestSecret(username, realm, pw, true), nil
+}
+
 // prepPassword applies SASLprep to a password. Its errors say why, but never
 // which character was at fault.
 func prepPassword(password string) (string, error) {

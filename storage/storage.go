@@ -12,6 +12,8 @@ import (
 	"context"
 	"errors"
 	"time"
+
+	"github.com/starling-xmpp/starling/sasl"
 )
 
 var (
@@ -55,4 +57,12 @@ type Item struct {
 	ID    int64
 	Value []byte
 	Time  time.Time // when it was pushed
+}
+
+// NewAccount is one account of a batch given to a store's CreateAccounts.
+// Accounts of a batch may share one Credentials value (bulk test accounts
+// share their SCRAM keys); stores must not modify it.
+type NewAccount struct {
+	User        string
+	Credentials sasl.Credentials
 }

@@ -31,6 +31,8 @@ Usage:
   starling serve [-c FILE]                 run the server (no -c: host localhost,
                                            ports 5222/5223, 5269/5270, data in ./starling-data)
   starling user add [-c FILE] USER@HOST    create an account (password from a prompt or stdin)
+  starling user add [-c FILE] --bulk --count N [--start S] 'USER%d@HOST'
+                                           many test accounts with one password (shared salt)
   starling user passwd [-c FILE] USER@HOST change a password
   starling user del [-c FILE] USER@HOST    delete an account
   starling user list [-c FILE] [HOST]      list accounts
@@ -48,7 +50,7 @@ A commented example of every option is in starling.example.yaml.
 // run is main without the process: testable.
 func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	if len(args) == 0 {
-		fmt.Fprint(stderr, usage)
+		io.WriteString(stderr, usage)
 		return 2
 	}
 	var err error
@@ -70,7 +72,7 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	case "version", "-version", "--version":
 		fmt.Fprintln(stdout, "starling", version())
 	case "help", "-h", "-help", "--help":
-		fmt.Fprint(stdout, usage)
+		io.WriteString(stdout, usage)
 	default:
 		err = fmt.Errorf("%w: unknown command %q", errUsage, args[0])
 	}

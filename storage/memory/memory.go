@@ -69,6 +69,27 @@ func (s *Store) CreateAccount(_ context.Context, host, user string, c sasl.Crede
 	return nil
 }
 
+// CreateAccounts creates a batch of accounts on host at once and returns
+// how many it created; existing accounts, and repeats within the batch, are
+// skipped. A cancelled ctx stores nothing.
+func (s *Store) CreateAccounts(ctx context.Context, host string, accounts []storage.NewAccount) (int, error) {
+	if err := ctx.Err(); err != nil {
+		return 0, err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	n := 0
+	for _, a := range accounts {
+		k := key{host, a.User}
+		if _, ok := s.accounts[k]; ok {
+			continue
+		}
+		s.accounts[k] = a.Credentials
+		n++
+	}
+	return n, nil
+}
+
 // SetCredentials replaces the credentials of an existing account.
 func (s *Store) SetCredentials(_ context.Context, host, user string, c sasl.Credentials) error {
 	s.mu.Lock()

@@ -6,6 +6,7 @@
 package sqlstore
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
 	"database/sql"
@@ -171,6 +172,65 @@ func (s *Store) CreateAccount(ctx context.Context, host, user string, c sasl.Cre
 		return storage.ErrExists
 	}
 	return nil
+}
+
+// CreateAccounts creates a batch of accounts on host in one transaction,
+// with one prepared statement, and returns how many it created. Accounts
+// that already exist, or appear earlier in the batch, are skipped and keep
+// their credentials. On error nothing of the batch is stored. Writers of
+// other processes sharing the database (a running server) wait for the
+// transaction, up to the busy timeout; their readers do not (WAL).
+func (s *Store) CreateAccounts(ctx context.Context, host string, accounts []storage.NewAccount) (int, error) {
+	if len(accounts) == 0 {
+		return 0, ctx.Err()
+	}
+	tx, err := s.db.BeginTx(ctx, nil)
+	if err != nil {
+		return 0, fmt.Errorf("sqlstore: create accounts: %w", err)
+	}
+	defer tx.Rollback()
+	stmt, err := tx.PrepareContext(ctx, `INSERT INTO accounts (host, username, credentials, created_at) VALUES (?, ?, ?, ?) ON CONFLICT (host, username) DO NOTHING`)
+	if err != nil {
+		return 0, fmt.Errorf("sqlstore: create accounts: %w", err)
+	}
+	defer stmt.Close()
+	now := time.Now().Unix()
+	var (
+		created int64
+		last    *sasl.Credentials
+		raw     string
+	)
+	for i := range accounts {
+		c := &accounts[i].Credentials
+		// Accounts of a bulk batch share their keys: encode them once.
+		if last == nil || !sameCredentials(last, c) {
+			b, err := json.Marshal(c)
+			if err != nil {
+				return 0, err
+			}
+			last, raw = c, string(b)
+		}
+		res, err := stmt.ExecContext(ctx, host, accounts[i].User, raw, now)
+		if err != nil {
+			return 0, fmt.Errorf("sqlstore: create accounts: %w", err)
+		}
+		n, err := res.RowsAffected()
+		if err != nil {
+			return 0, fmt.Errorf("sqlstore: create accounts: %w", err)
+		}
+		created += n
+	}
+	if err := tx.Commit(); err != nil {
+		return 0, fmt.Errorf("sqlstore: create accounts: %w", err)
+	}
+	return int(created), nil
+}
+
+// sameCredentials reports whether a and b share their SCRAM keys and have
+// equal DIGEST-MD5 digests, so that they encode the same.
+func sameCredentials(a, b *sasl.Credentials) bool {
+	return a.SHA1 == b.SHA1 && a.SHA256 == b.SHA256 && a.SHA512 == b.SHA512 &&
+		(a.DigestMD5 == nil) == (b.DigestMD5 == nil) && bytes.Equal(a.DigestMD5, b.DigestMD5)
 }
 
 // SetCredentials replaces the credentials of an existing account.

@@ -20,6 +20,7 @@ type Store interface {
 	Credentials(ctx context.Context, host, user string) (sasl.Credentials, error)
 	AccountExists(ctx context.Context, host, user string) (bool, error)
 	CreateAccount(ctx context.Context, host, user string, c sasl.Credentials) error
+	CreateAccounts(ctx context.Context, host string, accounts []storage.NewAccount) (int, error)
 	SetCredentials(ctx context.Context, host, user string, c sasl.Credentials) error
 	DeleteAccount(ctx context.Context, host, user string) error
 	ListAccounts(ctx context.Context, host string) ([]string, error)
@@ -100,6 +101,90 @@ func Run(t *testing.T, open func(t *testing.T) Store) {
 		}
 		if list, _ := s.ListAccounts(ctx, "empty.test"); len(list) != 0 {
 			t.Fatalf("ListAccounts of empty host = %v", list)
+		}
+	})
+	t.Run("CreateAccounts", func(t *testing.T) {
+		s := open(t)
+		if err := s.CreateAccount(ctx, "example.test", "u3", creds(1)); err != nil {
+			t.Fatal(err)
+		}
+		// A shared credentials value (as bulk accounts have), and
+		// per-account digests on odd users.
+		const n = 1234
+		shared := creds(2)
+		var batch []storage.NewAccount
+		want := map[string]sasl.Credentials{}
+		for i := range n {
+			c := shared
+			if i%2 == 1 {
+				c.DigestMD5 = []byte(fmt.Sprintf("digest-%010d", i))
+			}
+			u := fmt.Sprint("u", i)
+			batch = append(batch, storage.NewAccount{User: u, Credentials: c})
+			want[u] = c
+		}
+		want["u3"] = creds(1) // existed before: skipped, unchanged
+		// A repeat within the batch is skipped too: the first one wins.
+		batch = append(batch, storage.NewAccount{User: "u5", Credentials: creds(7)})
+		created, err := s.CreateAccounts(ctx, "example.test", batch)
+		if err != nil || created != n-1 {
+			t.Fatalf("CreateAccounts = %d, %v; want %d created (one existed, one repeated)", created, err, n-1)
+		}
+		for u, c := range want {
+			got, err := s.Credentials(ctx, "example.test", u)
+			if err != nil || !reflect.DeepEqual(got, c) {
+				t.Fatalf("Credentials(%s) = %+v, %v; want %+v", u, got, err, c)
+			}
+		}
+		if list, _ := s.ListAccounts(ctx, "example.test"); len(list) != n {
+			t.Errorf("ListAccounts has %d accounts, want %d", len(list), n)
+		}
+		if list, _ := s.ListAccounts(ctx, "other.test"); len(list) != 0 {
+			t.Errorf("accounts created on another host: %v", list)
+		}
+		// Again: everything exists, nothing is created.
+		if created, err := s.CreateAccounts(ctx, "example.test", batch[:10]); err != nil || created != 0 {
+			t.Errorf("repeated batch: %d, %v; want 0 created", created, err)
+		}
+		if created, err := s.CreateAccounts(ctx, "example.test", nil); err != nil || created != 0 {
+			t.Errorf("empty batch: %d, %v", created, err)
+		}
+		// A batch that fails stores nothing.
+		cancelled, cancel := context.WithCancel(ctx)
+		cancel()
+		fresh := []storage.NewAccount{{User: "late1", Credentials: shared}, {User: "late2", Credentials: shared}}
+		if _, err := s.CreateAccounts(cancelled, "example.test", fresh); err == nil {
+			t.Error("CreateAccounts with a cancelled context succeeded")
+		}
+		for _, a := range fresh {
+			if ok, _ := s.AccountExists(ctx, "example.test", a.User); ok {
+				t.Errorf("%s was created by a failed batch", a.User)
+			}
+		}
+	})
+	t.Run("ConcurrentCreateAccounts", func(t *testing.T) {
+		s := open(t)
+		var batch []storage.NewAccount
+		for i := range 300 {
+			batch = append(batch, storage.NewAccount{User: fmt.Sprint("c", i), Credentials: creds(6)})
+		}
+		var wg sync.WaitGroup
+		var mu sync.Mutex
+		total := 0
+		for range 3 {
+			wg.Go(func() {
+				n, err := s.CreateAccounts(ctx, "example.test", batch)
+				if err != nil {
+					t.Error(err)
+				}
+				mu.Lock()
+				total += n
+				mu.Unlock()
+			})
+		}
+		wg.Wait()
+		if total != len(batch) {
+			t.Errorf("three concurrent batches created %d accounts in all, want %d", total, len(batch))
 		}
 	})
 	t.Run("Secret", func(t *testing.T) {
