@@ -9,6 +9,7 @@ import (
 	"errors"
 	"strconv"
 	"strings"
+	"sync"
 	"unicode/utf8"
 
 	"github.com/xdg-go/scram"
@@ -383,6 +384,44 @@ const (
 	maxIterations = 10_000_000
 )
 
+// clients keeps one scram.Client per account and password, because a
+// scram.Client remembers the keys it derived for each salt and iteration
+// count: logging in again with the same password costs no PBKDF2 on the
+// client side (load generators, reconnecting clients). Only derived keys
+// and the prepared password are kept, as the scram.Client itself does; the
+// cache is bounded and starts afresh when full.
+var clients struct {
+	sync.Mutex
+	m map[clientKey]*scram.Client
+}
+
+type clientKey struct {
+	mech, user, authzid string
+	pw                  [sha256.Size]byte
+}
+
+// maxCachedClients bounds clients.m.
+const maxCachedClients = 1024
+
+func cachedClient(h scramHash, user, pw, authzid string) (*scram.Client, error) {
+	k := clientKey{mech: h.base, user: user, authzid: authzid, pw: sha256.Sum256([]byte(pw))}
+	clients.Lock()
+	defer clients.Unlock()
+	if c := clients.m[k]; c != nil {
+		return c, nil
+	}
+	c, err := h.gen.NewClientUnprepped(user, pw, authzid)
+	if err != nil {
+		return nil, err
+	}
+	c = c.WithMinIterations(minIterations).WithNonceGenerator(randomNonce)
+	if clients.m == nil || len(clients.m) >= maxCachedClients {
+		clients.m = map[clientKey]*scram.Client{}
+	}
+	clients.m[k] = c
+	return c, nil
+}
+
 func newSCRAMClient(mech string, cfg ClientConfig, nonceGen scram.NonceGeneratorFcn) (*scramClient, error) {
 	h := scramHashes[mech]
 	user, ok := prepName(cfg.Username)
@@ -397,20 +436,19 @@ func newSCRAMClient(mech string, cfg ClientConfig, nonceGen scram.NonceGenerator
 	if !utf8.ValidString(cfg.Authzid) || strings.IndexByte(cfg.Authzid, 0) >= 0 {
 		return nil, errors.New("sasl: authzid must be UTF-8 without NUL")
 	}
-	c, err := h.gen.NewClientUnprepped(user, pw, cfg.Authzid)
+	var c *scram.Client
+	if nonceGen == nil {
+		c, err = cachedClient(h, user, pw, cfg.Authzid)
+	} else {
+		c, err = h.gen.NewClientUnprepped(user, pw, cfg.Authzid)
+		if err == nil {
+			c = c.WithMinIterations(minIterations).WithNonceGenerator(nonceGen)
+		}
+	}
 	if err != nil {
 		return nil, err
 	}
-	c = c.WithMinIterations(minIterations)
 	sc := &scramClient{h: h, minIters: minIterations}
-	gen := nonceGen
-	if gen == nil {
-		gen = func() string { return randomNonce() }
-	}
-	c = c.WithNonceGenerator(func() string {
-		sc.nonce = gen()
-		return sc.nonce
-	})
 	switch {
 	case h.plus:
 		cb, ok := pickBinding(cfg.ChannelBindings)
@@ -448,6 +486,10 @@ func (c *scramClient) Step(challenge []byte) ([]byte, error) {
 		if err != nil {
 			return nil, errors.New("sasl: cannot build SCRAM client-first-message")
 		}
+		// The nonce follows ",r=" (names are escaped, so it is the
+		// first such attribute), up to an extension or the end.
+		_, nonce, _ := strings.Cut(out, ",r=")
+		c.nonce, _, _ = strings.Cut(nonce, ",")
 		c.state = 1
 		return []byte(out), nil
 	case 1:
