@@ -182,6 +182,20 @@ func (c *Config) check(file string, doc *yaml.Node) error {
 			}
 		}
 	}
+	if a := c.PprofListen; a != "" {
+		host, port, err := net.SplitHostPort(a)
+		ip, perr := netip.ParseAddr(host)
+		switch {
+		case err != nil:
+			bad("pprof_listen", "%q is not host:port (e.g. \"127.0.0.1:6060\")", a)
+		case host != "localhost" && (perr != nil || !ip.IsLoopback()):
+			bad("pprof_listen", "%q is not a loopback address: profiles show the server's internals to whoever connects", a)
+		default:
+			if p, err := strconv.Atoi(port); err != nil || p < 0 || p > 65535 {
+				bad("pprof_listen", "%q has a bad port", a)
+			}
+		}
+	}
 	oneOf("c2s.resource_conflict", c.C2S.ResourceConflict, "replace", "refuse", "random")
 	positive := func(path string, v int) {
 		if v < 1 {

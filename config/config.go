@@ -45,6 +45,10 @@ type Config struct {
 	// commands such as `starling s2s list`; only its owner may connect.
 	// Empty disables it.
 	AdminSocket string `yaml:"admin_socket"`
+	// PprofListen is a loopback host:port where Go's profiler
+	// (net/http/pprof) answers, for profiling under load; empty (the
+	// default) disables it.
+	PprofListen string `yaml:"pprof_listen"`
 	// Modules switches features on and off by name (see ModuleNames).
 	Modules  map[string]bool `yaml:"modules"`
 	Roster   Roster          `yaml:"roster"`

@@ -146,6 +146,8 @@ func TestErrorsNameKeyAndLine(t *testing.T) {
 		{"section not mapping", "c2s: 5\n", 1, "c2s", "section"},
 		{"unknown module", "modules:\n  ping: true\n  chat: true\n", 3, "modules.chat", "unknown module"},
 		{"yaml syntax", "c2s:\n  listen: [\n", 2, "", "did not find"},
+		{"pprof not loopback", "pprof_listen: \"0.0.0.0:6060\"\n", 1, "pprof_listen", "not a loopback address"},
+		{"pprof not host:port", "pprof_listen: \"6060\"\n", 1, "pprof_listen", "host:port"},
 		{"s2s address", "s2s:\n  hosts:\n    example.net: nowhere\n", 2, "s2s.hosts", "example.net: \"nowhere\" is not host:port"},
 		{"s2s own host", "hosts: [a.example]\ns2s:\n  secure_domains: [a.example]\n", 3, "s2s.secure_domains.0", "own hosts"},
 		{"s2s secure and insecure", "s2s:\n  secure_domains: [b.example]\n  insecure_domains: [b.example]\n", 3, "s2s.insecure_domains.0", "also in s2s.secure_domains"},

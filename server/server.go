@@ -11,6 +11,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"net/http"
 	"os"
 	"sync"
 
@@ -88,6 +89,8 @@ type Server struct {
 	mu        sync.Mutex
 	listeners map[string][]net.Listener
 	admin     net.Listener
+	pprof     *http.Server // PprofListen; nil when off
+	pprofAddr net.Addr
 	wg        sync.WaitGroup
 }
 
@@ -233,6 +236,17 @@ func (s *Server) Start() error {
 			s.serveAdmin(ln)
 		}()
 	}
+	if s.cfg.PprofListen != "" {
+		if err := s.startPprof(); err != nil {
+			for _, l := range opened {
+				l.Close()
+			}
+			if s.admin != nil {
+				s.admin.Close()
+			}
+			return fmt.Errorf("pprof_listen: %w", err)
+		}
+	}
 	for kind, lns := range s.listeners {
 		for _, ln := range lns {
 			s.log.Info("listening", "kind", kind, "addr", ln.Addr().String())
@@ -294,6 +308,9 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	s.log.Info("shutting down")
 	if s.admin != nil {
 		s.admin.Close() // also removes the socket file
+	}
+	if s.pprof != nil {
+		s.pprof.Close()
 	}
 	if s.web != nil {
 		// Stop taking new requests; the WebSocket streams are client
