@@ -14,7 +14,7 @@ import (
 // Get returns one value of a per-account map, or storage.ErrNotFound.
 func (s *Store) Get(ctx context.Context, host, user, store, key string) ([]byte, error) {
 	var v []byte
-	err := s.db.QueryRowContext(ctx, `SELECT value FROM kv WHERE host = ? AND username = ? AND store = ? AND key = ?`, host, user, store, key).Scan(&v)
+	err := s.queryRow(ctx, `SELECT value FROM kv WHERE host = ? AND username = ? AND store = ? AND key = ?`, host, user, store, key).Scan(&v)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, storage.ErrNotFound
 	}
@@ -29,7 +29,7 @@ func (s *Store) Put(ctx context.Context, host, user, store, key string, value []
 	if value == nil {
 		value = []byte{}
 	}
-	_, err := s.db.ExecContext(ctx, `INSERT INTO kv (host, username, store, key, value) VALUES (?, ?, ?, ?, ?)
+	_, err := s.exec(ctx, `INSERT INTO kv (host, username, store, key, value) VALUES (?, ?, ?, ?, ?)
 		ON CONFLICT (host, username, store, key) DO UPDATE SET value = excluded.value`, host, user, store, key, value)
 	if err != nil {
 		return fmt.Errorf("sqlstore: put %s: %w", store, err)
@@ -39,7 +39,7 @@ func (s *Store) Put(ctx context.Context, host, user, store, key string, value []
 
 // Delete removes one value; a missing key is not an error.
 func (s *Store) Delete(ctx context.Context, host, user, store, key string) error {
-	if _, err := s.db.ExecContext(ctx, `DELETE FROM kv WHERE host = ? AND username = ? AND store = ? AND key = ?`, host, user, store, key); err != nil {
+	if _, err := s.exec(ctx, `DELETE FROM kv WHERE host = ? AND username = ? AND store = ? AND key = ?`, host, user, store, key); err != nil {
 		return fmt.Errorf("sqlstore: delete %s: %w", store, err)
 	}
 	return nil
@@ -47,7 +47,7 @@ func (s *Store) Delete(ctx context.Context, host, user, store, key string) error
 
 // Map returns every key and value of one store of one account.
 func (s *Store) Map(ctx context.Context, host, user, store string) (map[string][]byte, error) {
-	rows, err := s.db.QueryContext(ctx, `SELECT key, value FROM kv WHERE host = ? AND username = ? AND store = ?`, host, user, store)
+	rows, err := s.query(ctx, `SELECT key, value FROM kv WHERE host = ? AND username = ? AND store = ?`, host, user, store)
 	if err != nil {
 		return nil, fmt.Errorf("sqlstore: map %s: %w", store, err)
 	}
@@ -94,7 +94,7 @@ func (s *Store) Push(ctx context.Context, host, user, store string, value []byte
 
 // Items returns a queue's values, oldest first.
 func (s *Store) Items(ctx context.Context, host, user, store string) ([]storage.Item, error) {
-	rows, err := s.db.QueryContext(ctx, `SELECT id, value, created_at FROM queue WHERE host = ? AND username = ? AND store = ? ORDER BY id`, host, user, store)
+	rows, err := s.query(ctx, `SELECT id, value, created_at FROM queue WHERE host = ? AND username = ? AND store = ? ORDER BY id`, host, user, store)
 	if err != nil {
 		return nil, fmt.Errorf("sqlstore: items %s: %w", store, err)
 	}
@@ -131,7 +131,7 @@ func (s *Store) Remove(ctx context.Context, host, user, store string, ids ...int
 // Count returns how many values a queue holds.
 func (s *Store) Count(ctx context.Context, host, user, store string) (int, error) {
 	var n int
-	if err := s.db.QueryRowContext(ctx, `SELECT COUNT(*) FROM queue WHERE host = ? AND username = ? AND store = ?`, host, user, store).Scan(&n); err != nil {
+	if err := s.queryRow(ctx, `SELECT COUNT(*) FROM queue WHERE host = ? AND username = ? AND store = ?`, host, user, store).Scan(&n); err != nil {
 		return 0, fmt.Errorf("sqlstore: count %s: %w", store, err)
 	}
 	return n, nil

@@ -35,7 +35,8 @@ var migrations embed.FS
 
 // Store is an open database.
 type Store struct {
-	db *sql.DB
+	db    *sql.DB
+	stmts stmts
 }
 
 // OpenSQLite opens (creating if needed) the SQLite database at path and
@@ -62,7 +63,10 @@ func OpenSQLite(ctx context.Context, path string) (*Store, error) {
 }
 
 // Close closes the database.
-func (s *Store) Close() error { return s.db.Close() }
+func (s *Store) Close() error {
+	s.closeStmts()
+	return s.db.Close()
+}
 
 func (s *Store) migrate(ctx context.Context) error {
 	if _, err := s.db.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER NOT NULL PRIMARY KEY, applied_at BIGINT NOT NULL)`); err != nil {
@@ -131,7 +135,7 @@ func stripComments(s string) string {
 // storage.ErrNotFound.
 func (s *Store) Credentials(ctx context.Context, host, user string) (sasl.Credentials, error) {
 	var raw string
-	err := s.db.QueryRowContext(ctx, `SELECT credentials FROM accounts WHERE host = ? AND username = ?`, host, user).Scan(&raw)
+	err := s.queryRow(ctx, `SELECT credentials FROM accounts WHERE host = ? AND username = ?`, host, user).Scan(&raw)
 	if errors.Is(err, sql.ErrNoRows) {
 		return sasl.Credentials{}, storage.ErrNotFound
 	}
@@ -148,7 +152,7 @@ func (s *Store) Credentials(ctx context.Context, host, user string) (sasl.Creden
 // AccountExists reports whether user@host exists.
 func (s *Store) AccountExists(ctx context.Context, host, user string) (bool, error) {
 	var n int
-	err := s.db.QueryRowContext(ctx, `SELECT COUNT(*) FROM accounts WHERE host = ? AND username = ?`, host, user).Scan(&n)
+	err := s.queryRow(ctx, `SELECT COUNT(*) FROM accounts WHERE host = ? AND username = ?`, host, user).Scan(&n)
 	if err != nil {
 		return false, fmt.Errorf("sqlstore: account exists: %w", err)
 	}

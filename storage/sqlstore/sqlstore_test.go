@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"testing"
 
 	"github.com/starling-xmpp/starling/sasl"
@@ -170,4 +171,34 @@ func BenchmarkCreateAccounts(b *testing.B) {
 		b.StartTimer()
 	}
 	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*len(accounts)), "ns/account")
+}
+
+// BenchmarkLoginReads: what a login reads, the credentials and a roster
+// (a KV map), with the statements prepared once.
+func BenchmarkLoginReads(b *testing.B) {
+	ctx := context.Background()
+	s, err := OpenSQLite(ctx, filepath.Join(b.TempDir(), "starling.db"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer s.Close()
+	c, err := sasl.Derive("pw", sasl.DeriveOptions{Iterations: 4096})
+	if err != nil {
+		b.Fatal(err)
+	}
+	if err := s.CreateAccount(ctx, "localhost", "alice", c); err != nil {
+		b.Fatal(err)
+	}
+	for i := range 5 {
+		s.Put(ctx, "localhost", "alice", "roster", "contact"+strconv.Itoa(i)+"@localhost", []byte(`{"subscription":"both"}`))
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := s.Credentials(ctx, "localhost", "alice"); err != nil {
+			b.Fatal(err)
+		}
+		if m, err := s.Map(ctx, "localhost", "alice", "roster"); err != nil || len(m) != 5 {
+			b.Fatal(err, len(m))
+		}
+	}
 }
