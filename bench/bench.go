@@ -1,5 +1,5 @@
 // Package bench measures an XMPP server from outside, as many clients
-// would load it, with Starling's own client (package client). Two
+// would load it, with Starling's own client (package client). Four
 // scenarios:
 //
 //   - Login: workers that each, in a loop, connect, negotiate STARTTLS
@@ -11,16 +11,25 @@
 //     window of messages in flight to its partner (a message is in flight
 //     from its sending until the partner has it). It reports delivered
 //     messages per second, the end-to-end latency and any loss.
+//   - Idle: many connections logged in with initial presence, held for a
+//     while, then closed. It reports the connect rate and latency and,
+//     given the server's process id, the server's resident memory per
+//     connection.
+//   - Presence: accounts in a ring of mutual subscriptions (set up over
+//     the protocol first, once) all log in; it reports presence stanzas
+//     delivered per second and the time until every account has seen all
+//     its contacts online.
 //
-// Both measure the generator's own CPU time next to the wall time (when
+// All measure the generator's own CPU time next to the wall time (when
 // the generator uses all its cores, the numbers describe the generator,
 // not the server) and, given the server's process id on Linux, the
-// server's CPU time per login or per message.
+// server's CPU time per login, message, connection or presence.
 //
-// Every run is bounded: the duration, the number of workers, pairs and
-// window, and the time each operation may take. The accounts are
-// throwaway ones, named by a pattern ("user%d" gives user1, user2...),
-// sharing one password; create them first (`starling user add`).
+// Every run is bounded: the duration, the number of workers, pairs,
+// window, connections and contacts, and the time each operation may
+// take. The accounts are throwaway ones, named by a pattern ("user%d"
+// gives user1, user2...), sharing one password; create them first
+// (`starling user add`).
 //
 // `starling bench` prints the Report.
 package bench
@@ -53,6 +62,13 @@ const (
 	MaxDuration = time.Hour
 	MaxTimeout  = 5 * time.Minute
 	MaxCount    = 10_000_000
+	// MaxConnections bounds Idle's connections. One process rarely
+	// may open that many files: Idle checks RLIMIT_NOFILE first.
+	MaxConnections = 200_000
+	// MaxPresenceCount bounds Presence's accounts, MaxContacts their
+	// contacts.
+	MaxPresenceCount = 100_000
+	MaxContacts      = 1000
 )
 
 // Defaults of Options.
@@ -63,6 +79,13 @@ const (
 	DefaultDuration = 10 * time.Second
 	DefaultTimeout  = 10 * time.Second
 	DefaultUsers    = "user%d"
+	// Idle and Presence log many sessions in: more at once by default.
+	DefaultConnectWorkers = 50
+	DefaultConnections    = 1000
+	DefaultPresenceCount  = 100
+	DefaultContacts       = 10
+	// DefaultPresenceTimeout bounds Presence's measured phase.
+	DefaultPresenceTimeout = 60 * time.Second
 )
 
 // Options say whom to load and how hard. The zero values of the numeric
@@ -76,8 +99,10 @@ type Options struct {
 	// Users is the pattern of the account names, with one %d that
 	// takes the numbers 1 to Count.
 	Users string
-	// Count is how many accounts exist; zero means Workers for Login
-	// and 2×Pairs for Messages (the fewest they need).
+	// Count is how many accounts exist; zero means Workers for Login,
+	// 2×Pairs for Messages (the fewest they need), Connections for Idle
+	// and DefaultPresenceCount for Presence (which uses exactly Count
+	// accounts, at most MaxPresenceCount).
 	Count int
 	// Password is every account's password.
 	Password string
@@ -89,18 +114,33 @@ type Options struct {
 	// Mechanism forces a SASL mechanism ("SCRAM-SHA-256", "PLAIN"...);
 	// empty takes the strongest both sides support.
 	Mechanism string
-	// Workers is the number of concurrent logins (Login).
+	// Workers is the number of concurrent logins (Login; Idle and
+	// Presence while connecting, default DefaultConnectWorkers).
 	Workers int
 	// Pairs is the number of sender–receiver pairs (Messages).
 	Pairs int
 	// Window is how many messages each sender may have in flight
 	// (Messages).
 	Window int
-	// Duration is how long work is started; what is in flight at the
-	// end is then completed (each operation within Timeout).
+	// Connections is how many connections Idle holds (default
+	// DefaultConnections, at most MaxConnections); they take the
+	// accounts round robin, each with its own resource.
+	Connections int
+	// Contacts is the number of contacts of each account (Presence;
+	// default DefaultContacts, at most MaxContacts and Count−1; odd
+	// only with an even Count). See Presence for who they are.
+	Contacts int
+	// SetupOnly makes Presence stop after setting up the rosters.
+	SetupOnly bool
+	// Duration is how long work is started (Login, Messages); what is
+	// in flight at the end is then completed (each operation within
+	// Timeout). For Idle it is how long the connections are held once
+	// all are up. Presence does not use it.
 	Duration time.Duration
 	// Timeout bounds each login and, for Messages, the wait for the
-	// messages in flight at the end.
+	// messages in flight at the end. For Presence it bounds the whole
+	// measured phase (default DefaultPresenceTimeout), and each login
+	// and request while setting up.
 	Timeout time.Duration
 	// ServerPID, when not zero, is the server's process id: its CPU time
 	// is read from /proc (Linux only) before and after the run.
@@ -113,9 +153,14 @@ type Options struct {
 // Progress is what a run has done so far.
 type Progress struct {
 	Scenario string
+	// Phase names the part of an Idle or Presence run: "setup",
+	// "connect", "hold", "online", "close"; empty for the others.
+	Phase    string
 	Elapsed  time.Duration
 	Duration time.Duration
-	// Ops counts completed logins or delivered messages.
+	// Ops counts completed logins, delivered messages, established
+	// connections (Idle) or received presence stanzas (Presence; during
+	// setup, accounts checked).
 	Ops    int64
 	Errors int64
 }
@@ -148,6 +193,7 @@ func (o *Options) check(scenario string) error {
 		return nil
 	}
 	need := 0
+	countMax := MaxCount
 	switch scenario {
 	case "login":
 		if err := set(&o.Workers, DefaultWorkers, MaxWorkers, "workers"); err != nil {
@@ -168,9 +214,37 @@ func (o *Options) check(scenario string) error {
 		if o.Count == 0 {
 			o.Count = need
 		}
+	case "idle":
+		if err := set(&o.Workers, DefaultConnectWorkers, MaxWorkers, "workers"); err != nil {
+			return err
+		}
+		if err := set(&o.Connections, DefaultConnections, MaxConnections, "connections"); err != nil {
+			return err
+		}
+		need = 1
+		if o.Count == 0 {
+			o.Count = o.Connections
+		}
+	case "presence":
+		if err := set(&o.Workers, DefaultConnectWorkers, MaxWorkers, "workers"); err != nil {
+			return err
+		}
+		if err := set(&o.Contacts, DefaultContacts, MaxContacts, "contacts"); err != nil {
+			return err
+		}
+		if o.Count == 0 {
+			o.Count = DefaultPresenceCount
+		}
+		need, countMax = o.Contacts+1, MaxPresenceCount
+		if o.Count >= need && o.Contacts%2 == 1 && o.Count%2 == 1 {
+			return fmt.Errorf("bench: an odd number of contacts (%d) needs an even count of accounts, not %d", o.Contacts, o.Count)
+		}
+		if o.Timeout == 0 {
+			o.Timeout = DefaultPresenceTimeout
+		}
 	}
-	if o.Count < need || o.Count > MaxCount {
-		return fmt.Errorf("bench: count must be between %d and %d for %s", need, MaxCount, scenario)
+	if o.Count < need || o.Count > countMax {
+		return fmt.Errorf("bench: count must be between %d and %d for %s", need, countMax, scenario)
 	}
 	if o.Duration == 0 {
 		o.Duration = DefaultDuration

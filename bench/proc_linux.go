@@ -37,3 +37,28 @@ func processCPU(pid int) (time.Duration, error) {
 	}
 	return time.Duration(ut+st) * time.Second / userHZ, nil
 }
+
+// processRSS returns the resident memory of process pid in KiB: VmRSS in
+// /proc/PID/status (proc(5)).
+func processRSS(pid int) (int64, error) {
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/status")
+	if err != nil {
+		return 0, err
+	}
+	for line := range strings.Lines(string(b)) {
+		v, ok := strings.CutPrefix(line, "VmRSS:")
+		if !ok {
+			continue
+		}
+		f := strings.Fields(v)
+		if len(f) != 2 || f[1] != "kB" {
+			break
+		}
+		n, err := strconv.ParseInt(f[0], 10, 64)
+		if err != nil {
+			break
+		}
+		return n, nil
+	}
+	return 0, fmt.Errorf("/proc/%d/status: no VmRSS", pid)
+}

@@ -10,8 +10,10 @@ import (
 )
 
 // Latency summarises a run's latencies: a login's from the connection to
-// the server's answer after initial presence; a message's from its sending
-// to its arrival at the partner.
+// the server's answer after initial presence (the same for an Idle
+// connection); a message's from its sending to its arrival at the
+// partner; a Presence login's from the connection to the roster's
+// arrival.
 type Latency struct {
 	Samples            int64
 	P50, P90, P99, Max time.Duration
@@ -29,7 +31,7 @@ type ErrorCount struct {
 
 // Report is the result of a run.
 type Report struct {
-	// Scenario is "login" or "messages".
+	// Scenario is "login", "messages", "idle" or "presence".
 	Scenario string
 	Start    time.Time
 	Addr     string
@@ -41,9 +43,16 @@ type Report struct {
 	// Workers (Login), Pairs and Window (Messages): the load asked.
 	Workers, Pairs, Window int
 	// Duration is the time work was started for; Wall the measured
-	// time, up to the end of what was in flight.
+	// time, up to the end of what was in flight. For Idle, Duration is
+	// the hold asked and Wall the ramp (from the first connection
+	// attempt until every attempt ended); for Presence, Duration is the
+	// measured phase's timeout and Wall the phase (from the first login
+	// until every account saw all its contacts online, or the timeout).
 	Duration, Wall time.Duration
-	// Ops counts completed logins or delivered messages.
+	// Ops counts completed logins, delivered messages, established
+	// connections (Idle) or presence stanzas received during the
+	// measured phase (Presence: all of them, the accounts' own
+	// reflected presence included).
 	Ops     int64
 	Latency Latency
 	Errors  []ErrorCount
@@ -64,14 +73,88 @@ type Report struct {
 	// ServerCPUNote says why not (empty when not asked).
 	ServerCPU     *time.Duration
 	ServerCPUNote string
+
+	// Connections is the number of connections Idle was asked for;
+	// Accounts the accounts they share round robin (Idle) or the ring's
+	// size (Presence); Contacts each account's contacts (Presence).
+	Connections, Accounts, Contacts int
+	// LocalAddrs is how many local addresses Idle's connections came
+	// from (1 unless the server is on an IPv4 loopback address and
+	// there are more than ConnectionsPerLocalAddr connections).
+	LocalAddrs int
+	// Hold is how long Idle held its connections once all were up;
+	// HoldServerCPU the server's CPU time then (with ServerPID).
+	Hold          time.Duration
+	HoldServerCPU *time.Duration
+	// Dropped counts Idle's connections the server ended during the
+	// hold (each also an error).
+	Dropped int64
+	// CloseTime is how long closing every connection took (Idle,
+	// Presence); Aborted how many were dropped without the closing
+	// handshake because closing took too long.
+	CloseTime time.Duration
+	Aborted   int64
+	// ServerRSSBefore and ServerRSSAfter are the server's resident
+	// memory in KiB (VmRSS) before the first connection and once all
+	// were up (the lowest of the readings over the hold, after it
+	// settled); zero when not measured, ServerRSSNote then says why
+	// (empty when not asked). ClientRSSBefore and ClientRSSAfter are
+	// the generator's own, read the same way. Idle only.
+	ServerRSSBefore, ServerRSSAfter int64
+	ServerRSSNote                   string
+	ClientRSSBefore, ClientRSSAfter int64
+	// SetupOnly: Presence stopped after the setup (no measured phase).
+	SetupOnly bool
+	// SetupTime is how long Presence took to check, and where needed
+	// create, the rosters; SetupSkipped counts the accounts whose roster
+	// was already complete, SetupPasses the passes over the accounts
+	// (each logs in those still incomplete).
+	SetupTime    time.Duration
+	SetupSkipped int
+	SetupPasses  int
+	// Online counts the accounts that saw every contact available
+	// within the timeout (Presence); AllOnline is the time from the
+	// first login until the last of them did, nil if some never did.
+	Online    int
+	AllOnline *time.Duration
+	// ContactPresences counts the available presence stanzas received
+	// from contacts (part of Ops).
+	ContactPresences int64
 }
 
-// Unit names what Ops counts: "login" or "message".
+// Unit names what Ops counts: "login", "message", "connection" or
+// "presence".
 func (r *Report) Unit() string {
-	if r.Scenario == "messages" {
+	switch r.Scenario {
+	case "messages":
 		return "message"
+	case "idle":
+		return "connection"
+	case "presence":
+		return "presence"
 	}
 	return "login"
+}
+
+// kibPer returns (after − before) / Ops, the memory per connection in
+// KiB, when both were measured.
+func (r *Report) kibPer(before, after int64) (float64, bool) {
+	if before <= 0 || after <= 0 || r.Ops == 0 {
+		return 0, false
+	}
+	return float64(after-before) / float64(r.Ops), true
+}
+
+// ServerKiBPerConnection returns the server's resident memory per
+// established connection in KiB (Idle, with ServerPID on Linux).
+func (r *Report) ServerKiBPerConnection() (float64, bool) {
+	return r.kibPer(r.ServerRSSBefore, r.ServerRSSAfter)
+}
+
+// ClientKiBPerConnection returns the generator's resident memory per
+// established connection in KiB (Idle, on Linux).
+func (r *Report) ClientKiBPerConnection() (float64, bool) {
+	return r.kibPer(r.ClientRSSBefore, r.ClientRSSAfter)
 }
 
 // Rate returns Ops per second of wall time.
@@ -104,7 +187,7 @@ func (r *Report) Err() error {
 	if r.Reordered != 0 {
 		p = append(p, fmt.Sprintf("%d messages out of order", r.Reordered))
 	}
-	if r.Ops == 0 {
+	if r.Ops == 0 && !r.SetupOnly {
 		p = append(p, "nothing completed")
 	}
 	if r.Interrupted {
@@ -133,20 +216,55 @@ func (r *Report) WriteText(w io.Writer) error {
 		addr = "(SRV lookup)"
 	}
 	fmt.Fprintf(tw, "bench %s: %s at %s, TLS %s, SASL %s\n", r.Scenario, r.Domain, addr, r.TLS, orDash(r.Mechanism))
-	if r.Scenario == "messages" {
+	switch r.Scenario {
+	case "messages":
 		row("load", "%d pairs, window %d", r.Pairs, r.Window)
-	} else {
+	case "idle":
+		row("load", "%d connections over %d accounts from %d local addresses, %d connecting at once",
+			r.Connections, r.Accounts, r.LocalAddrs, r.Workers)
+	case "presence":
+		row("load", "%d accounts × %d contacts, %d logging in at once", r.Accounts, r.Contacts, r.Workers)
+	default:
 		row("load", "%d workers", r.Workers)
 	}
-	row("time", "%.2f s asked, %.2f s wall", r.Duration.Seconds(), r.Wall.Seconds())
-	if r.Scenario == "messages" {
+	switch r.Scenario {
+	case "idle":
+		row("time", "ramp %.2f s, held %.2f s (%.2f s asked), closed in %.2f s",
+			r.Wall.Seconds(), r.Hold.Seconds(), r.Duration.Seconds(), r.CloseTime.Seconds())
+		row("connections", "%d established (%.1f/s over the ramp), %d dropped during the hold", r.Ops, r.Rate(), r.Dropped)
+	case "presence":
+		row("setup", "%.2f s, %d of %d rosters already complete, %d passes", r.SetupTime.Seconds(), r.SetupSkipped, r.Accounts, r.SetupPasses)
+		if r.SetupOnly {
+			break
+		}
+		row("time", "phase %.2f s (timeout %.2f s), closed in %.2f s", r.Wall.Seconds(), r.Duration.Seconds(), r.CloseTime.Seconds())
+		if r.AllOnline != nil {
+			row("all online", "%.2f s after the first login", r.AllOnline.Seconds())
+		} else {
+			row("all online", "never: %d of %d accounts saw all their contacts", r.Online, r.Accounts)
+		}
+		row("presence", "%d received (%d from contacts), %.1f/s", r.Ops, r.ContactPresences, r.Rate())
+	case "messages":
+		row("time", "%.2f s asked, %.2f s wall", r.Duration.Seconds(), r.Wall.Seconds())
 		row("messages", "%d sent, %d received, %d lost, %d out of order", r.Sent, r.Received, r.Lost, r.Reordered)
 		row("delivered", "%.1f messages/s", r.Rate())
-	} else {
+	default:
+		row("time", "%.2f s asked, %.2f s wall", r.Duration.Seconds(), r.Wall.Seconds())
 		row("logins", "%d (%.1f/s)", r.Ops, r.Rate())
 	}
+	if r.SetupOnly {
+		row("errors", "%d", r.ErrorTotal())
+		return tw.Flush()
+	}
 	l := r.Latency
-	row("latency", "p50 %s  p90 %s  p99 %s  max %s", ms(l.P50), ms(l.P90), ms(l.P99), ms(l.Max))
+	latency := "latency"
+	switch r.Scenario {
+	case "idle":
+		latency = "connect"
+	case "presence":
+		latency = "login"
+	}
+	row(latency, "p50 %s  p90 %s  p99 %s  max %s", ms(l.P50), ms(l.P90), ms(l.P99), ms(l.Max))
 	row("errors", "%d", r.ErrorTotal())
 	if r.Interrupted {
 		row("note", "interrupted before the end")
@@ -167,6 +285,24 @@ func (r *Report) WriteText(w io.Writer) error {
 	case r.ServerCPUNote != "":
 		row("server CPU", "not measured: %s", r.ServerCPUNote)
 	}
+	if r.HoldServerCPU != nil && r.Hold > 0 {
+		row("server CPU", "%.2f s = %.1f%% of one core while holding", r.HoldServerCPU.Seconds(), 100*r.HoldServerCPU.Seconds()/r.Hold.Seconds())
+	}
+	if r.Scenario == "idle" {
+		if per, ok := r.ServerKiBPerConnection(); ok {
+			row("server memory", "%.1f MiB before, %.1f MiB with the connections: %.1f KiB per connection",
+				float64(r.ServerRSSBefore)/1024, float64(r.ServerRSSAfter)/1024, per)
+		} else if r.ServerRSSNote != "" {
+			row("server memory", "not measured: %s", r.ServerRSSNote)
+		}
+		if per, ok := r.ClientKiBPerConnection(); ok {
+			row("client memory", "%.1f MiB before, %.1f MiB with the connections: %.1f KiB per connection",
+				float64(r.ClientRSSBefore)/1024, float64(r.ClientRSSAfter)/1024, per)
+		}
+	}
+	if r.Aborted > 0 {
+		row("note", "%d connections were dropped without closing: closing took too long", r.Aborted)
+	}
 	if r.ClientCPU > 0 && r.GOMAXPROCS > 0 && r.ClientCPU.Seconds() > 0.8*float64(r.GOMAXPROCS)*r.Wall.Seconds() {
 		row("note", "the generator used over 80%% of its cores: it may be the bottleneck")
 	}
@@ -186,7 +322,11 @@ func ms(d time.Duration) string { return fmt.Sprintf("%.2f ms", float64(d)/float
 func msf(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
 
 // jsonReport is the --json form of a Report: durations in seconds
-// (run times) or milliseconds (latencies), CPU per unit in microseconds.
+// (run times) or milliseconds (latencies), CPU per unit in microseconds,
+// memory in KiB. The fields are those of Report (see there); "unit" is
+// Unit(), "rate_per_s" is ops / wall_s, "ok" is Err() == nil. Fields of
+// one scenario are left out of the others' reports; those only measured
+// on request or on Linux are left out when not measured.
 type jsonReport struct {
 	Scenario       string       `json:"scenario"`
 	Start          time.Time    `json:"start"`
@@ -217,7 +357,78 @@ type jsonReport struct {
 	ServerCPUPerOp *float64     `json:"server_cpu_us_per_op,omitempty"`
 	ServerCPUNote  string       `json:"server_cpu_note,omitempty"`
 	OK             bool         `json:"ok"`
+
+	// Idle and Presence.
+
+	// Accounts: the accounts used (Idle: shared round robin; Presence:
+	// the ring's size).
+	Accounts int `json:"accounts,omitempty"`
+	// CloseS: seconds closing every connection took after the run.
+	CloseS *float64 `json:"close_s,omitempty"`
+	// Aborted: connections dropped without the closing handshake
+	// because closing took too long.
+	Aborted int64 `json:"aborted,omitempty"`
+
+	// Idle. "ops" is the connections established, "rate_per_s" the
+	// connect rate over the ramp ("wall_s"), "latency_ms" the connect
+	// latency (connection to the answer after initial presence),
+	// "server_cpu_us_per_op" the server's CPU per connection over the
+	// ramp, "duration_s" the hold asked.
+
+	// Connections: the connections asked for.
+	Connections int `json:"connections,omitempty"`
+	// LocalAddrs: the local addresses the connections came from.
+	LocalAddrs int `json:"local_addrs,omitempty"`
+	// HoldS: seconds the connections were held once all were up.
+	HoldS *float64 `json:"hold_s,omitempty"`
+	// HoldServerCPUS: the server's CPU seconds during the hold.
+	HoldServerCPUS *float64 `json:"hold_server_cpu_s,omitempty"`
+	// Dropped: connections the server ended during the hold.
+	Dropped *int64 `json:"dropped,omitempty"`
+	// ServerRSSBeforeKiB, ServerRSSAfterKiB: the server's VmRSS before
+	// the first connection and with all up (lowest reading over the
+	// hold); ServerRSSKiBPerConn = (after − before) / ops (may be
+	// negative when the server returned memory meanwhile);
+	// ServerRSSNote says why they are missing, when asked but not
+	// measured.
+	ServerRSSBeforeKiB  *int64   `json:"server_rss_before_kib,omitempty"`
+	ServerRSSAfterKiB   *int64   `json:"server_rss_after_kib,omitempty"`
+	ServerRSSKiBPerConn *float64 `json:"server_rss_kib_per_conn,omitempty"`
+	ServerRSSNote       string   `json:"server_rss_note,omitempty"`
+	// ClientRSSBeforeKiB, ClientRSSAfterKiB, ClientRSSKiBPerConn: the
+	// same for the generator itself.
+	ClientRSSBeforeKiB  *int64   `json:"client_rss_before_kib,omitempty"`
+	ClientRSSAfterKiB   *int64   `json:"client_rss_after_kib,omitempty"`
+	ClientRSSKiBPerConn *float64 `json:"client_rss_kib_per_conn,omitempty"`
+
+	// Presence. "ops" is the presence stanzas received during the
+	// measured phase ("wall_s", from the first login until all were
+	// online or the timeout), "rate_per_s" presence stanzas delivered
+	// per second, "latency_ms" the login latency (connection to roster),
+	// "server_cpu_us_per_op" the server's CPU per presence stanza
+	// delivered, "duration_s" the phase's timeout.
+
+	// Contacts: each account's contacts.
+	Contacts int `json:"contacts,omitempty"`
+	// SetupOnly: only the setup ran; the phase's fields are missing.
+	SetupOnly bool `json:"setup_only,omitempty"`
+	// SetupS: seconds checking and creating the rosters took.
+	SetupS *float64 `json:"setup_s,omitempty"`
+	// SetupSkipped: accounts whose roster was already complete.
+	SetupSkipped *int `json:"setup_skipped,omitempty"`
+	// SetupPasses: passes over the accounts the setup made.
+	SetupPasses int `json:"setup_passes,omitempty"`
+	// Online: accounts that saw all their contacts available.
+	Online *int `json:"online,omitempty"`
+	// AllOnlineS: seconds from the first login until every account had
+	// seen all its contacts available; missing when some never did.
+	AllOnlineS *float64 `json:"all_online_s,omitempty"`
+	// ContactPresences: available presence stanzas received from
+	// contacts (part of ops).
+	ContactPresences *int64 `json:"contact_presences,omitempty"`
 }
+
+func ptr[T any](v T) *T { return &v }
 
 type jsonLatency struct {
 	Samples int64   `json:"samples"`
@@ -250,6 +461,32 @@ func (r *Report) MarshalJSON() ([]byte, error) {
 	if r.ServerCPU != nil {
 		s, per := r.ServerCPU.Seconds(), r.perOp(*r.ServerCPU)
 		j.ServerCPUS, j.ServerCPUPerOp = &s, &per
+	}
+	switch r.Scenario {
+	case "idle":
+		j.Accounts, j.Connections, j.LocalAddrs = r.Accounts, r.Connections, r.LocalAddrs
+		j.CloseS, j.Aborted = ptr(r.CloseTime.Seconds()), r.Aborted
+		j.HoldS, j.Dropped = ptr(r.Hold.Seconds()), ptr(r.Dropped)
+		if r.HoldServerCPU != nil {
+			j.HoldServerCPUS = ptr(r.HoldServerCPU.Seconds())
+		}
+		if per, ok := r.ServerKiBPerConnection(); ok {
+			j.ServerRSSBeforeKiB, j.ServerRSSAfterKiB, j.ServerRSSKiBPerConn = ptr(r.ServerRSSBefore), ptr(r.ServerRSSAfter), ptr(per)
+		}
+		j.ServerRSSNote = r.ServerRSSNote
+		if per, ok := r.ClientKiBPerConnection(); ok {
+			j.ClientRSSBeforeKiB, j.ClientRSSAfterKiB, j.ClientRSSKiBPerConn = ptr(r.ClientRSSBefore), ptr(r.ClientRSSAfter), ptr(per)
+		}
+	case "presence":
+		j.Accounts, j.Contacts, j.SetupOnly = r.Accounts, r.Contacts, r.SetupOnly
+		j.SetupS, j.SetupSkipped, j.SetupPasses = ptr(r.SetupTime.Seconds()), ptr(r.SetupSkipped), r.SetupPasses
+		if !r.SetupOnly {
+			j.CloseS, j.Aborted = ptr(r.CloseTime.Seconds()), r.Aborted
+			j.Online, j.ContactPresences = ptr(r.Online), ptr(r.ContactPresences)
+			if r.AllOnline != nil {
+				j.AllOnlineS = ptr(r.AllOnline.Seconds())
+			}
+		}
 	}
 	return json.Marshal(j)
 }

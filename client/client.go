@@ -51,6 +51,12 @@ type Config struct {
 	Addr string
 	// Resolver answers those lookups; nil uses the system's DNS.
 	Resolver *resolve.Resolver
+	// LocalAddr is the local address to connect from (net.Dialer's
+	// LocalAddr, usually a *net.TCPAddr with port 0); nil lets the system
+	// choose. A load generator uses it to spread many connections over
+	// several local addresses (127.0.0.1, 127.0.0.2...), each with its
+	// own range of ports.
+	LocalAddr net.Addr
 	// TLS configures certificate verification; nil verifies against the
 	// system roots for the JID's domain. Verification is never skipped
 	// unless this config says so.
@@ -157,7 +163,7 @@ func Dial(ctx context.Context, cfg Config) (*Session, error) {
 
 // dialAddr connects to one address and negotiates.
 func dialAddr(ctx context.Context, cfg Config, addr string, dns ...*net.Resolver) (*Session, error) {
-	d := net.Dialer{}
+	d := net.Dialer{LocalAddr: cfg.LocalAddr}
 	if len(dns) > 0 {
 		d.Resolver = dns[0]
 	}

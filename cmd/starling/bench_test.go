@@ -8,6 +8,8 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"runtime"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -97,6 +99,47 @@ func TestBench(t *testing.T) {
 			}
 		}
 	})
+	t.Run("idle json", func(t *testing.T) {
+		args := append([]string{"idle", "--plain", "--connections", "8", "--workers", "4", "--password", benchPassword, "--json"}, common...)
+		code, out, _ := benchRun(t, args...)
+		if code != 0 {
+			t.Fatalf("exit %d", code)
+		}
+		var r struct {
+			Scenario    string   `json:"scenario"`
+			Unit        string   `json:"unit"`
+			Ops         int64    `json:"ops"`
+			Connections int      `json:"connections"`
+			Accounts    int      `json:"accounts"`
+			OK          bool     `json:"ok"`
+			HoldS       *float64 `json:"hold_s"`
+			PerConn     *float64 `json:"server_rss_kib_per_conn"`
+		}
+		if err := json.Unmarshal([]byte(out), &r); err != nil {
+			t.Fatalf("JSON: %v", err)
+		}
+		if r.Scenario != "idle" || r.Unit != "connection" || r.Ops != 8 || r.Connections != 8 || r.Accounts != 4 || !r.OK ||
+			r.HoldS == nil || *r.HoldS < 0.5 || (runtime.GOOS == "linux" && r.PerConn == nil) {
+			t.Errorf("report %+v", r)
+		}
+	})
+	t.Run("presence text", func(t *testing.T) {
+		args := append([]string{"presence", "--plain", "--contacts", "2", "--workers", "4", "--timeout", "10s", "--password", benchPassword},
+			slices.DeleteFunc(slices.Clone(common), func(a string) bool { return a == "--duration" || a == "500ms" })...)
+		code, out, _ := benchRun(t, args...)
+		if code != 0 {
+			t.Fatalf("exit %d", code)
+		}
+		for _, want := range []string{"bench presence: localhost", "4 accounts × 2 contacts", "all online", "s after the first login", "µs per presence"} {
+			if !strings.Contains(out, want) {
+				t.Errorf("report lacks %q", want)
+			}
+		}
+		code, out, _ = benchRun(t, append(args, "--setup-only")...)
+		if code != 0 || !strings.Contains(out, "4 of 4 rosters already complete") {
+			t.Errorf("--setup-only again: exit %d", code)
+		}
+	})
 	t.Run("wrong password", func(t *testing.T) {
 		code, _, errOut := benchRun(t, append([]string{"login", "--ca", ca, "--password", "wrong"}, common...)...)
 		if code != 1 || !strings.Contains(errOut, "not-authorized") {
@@ -127,6 +170,15 @@ func TestBenchUsage(t *testing.T) {
 		{"stray argument", append([]string{"login", "extra"}, base...), "unexpected argument"},
 		{"too many workers", append([]string{"login", "--workers", "100000"}, base...), "at most 1000 workers"},
 		{"window too large", append([]string{"messages", "--window", "100000"}, base...), "a window of 1000"},
+		{"no connections", append([]string{"idle", "--connections", "0"}, base...), "--connections must be between 1 and 200000"},
+		{"too many connections", append([]string{"idle", "--connections", "200001"}, base...), "--connections must be between 1 and 200000"},
+		{"setup-only on idle", append([]string{"idle", "--setup-only"}, base...), "flag provided but not defined"},
+		{"duration on presence", append([]string{"presence", "--duration", "1s"}, base...), "flag provided but not defined"},
+		{"contacts not below count", append([]string{"presence", "--count", "4", "--contacts", "4"}, base...), "below --count (4)"},
+		{"too many contacts", append([]string{"presence", "--count", "5000", "--contacts", "1001"}, base...), "between 1 and 1000"},
+		{"odd contacts, odd count", append([]string{"presence", "--count", "5", "--contacts", "3"}, base...), "needs an even --count"},
+		{"too many accounts", append([]string{"presence", "--count", "100001"}, base...), "--count must be between 2 and 100000"},
+		{"negative count", append([]string{"idle", "--count", "-1"}, base...), "--count must not be negative"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			code, _, errOut := benchRun(t, tc.args...)

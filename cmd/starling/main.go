@@ -6,7 +6,7 @@
 //	starling s2s list [-c starling.yaml]      show the running server's federation links
 //	starling send --jid ... --to ... TEXT     send a message from a script
 //	starling doctor [FLAGS] DOMAIN            check a domain from outside
-//	starling bench login|messages [FLAGS]     load-test any XMPP server
+//	starling bench login|messages|idle|presence  load-test any XMPP server
 //	starling version                          print the version
 package main
 
@@ -41,7 +41,9 @@ Usage:
   starling send --jid USER@HOST --to JID MESSAGE
                                            send a message (password from $STARLING_PASSWORD or a prompt)
   starling doctor [FLAGS] DOMAIN           check a domain from outside (DNS, ports, TLS)
-  starling bench login|messages [FLAGS]    load a server: logins/s, messages/s, latency
+  starling bench login|messages|idle|presence [FLAGS]
+                                           load any XMPP server: logins/s, messages/s,
+                                           memory per connection, presence fan-out
   starling version                         print the version
 
 A commented example of every option is in starling.example.yaml.
