@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"io"
+	"sync"
 	"unicode/utf8"
 
 	"github.com/starling-xmpp/starling/stanza"
@@ -19,12 +20,25 @@ var (
 )
 
 const (
-	// initialBufSize is the read buffer of an idle decoder. The buffer
-	// grows for a large stanza and shrinks back once it has been read.
-	initialBufSize = 4096
+	// idleBufSize is the read buffer of an idle decoder: one that has
+	// nothing buffered and whose last read did not fill its buffer.
+	idleBufSize = 512
+	// busyBufSize is the buffer of a decoder whose reads fill its buffer:
+	// it comes from a pool, and goes back when the decoder is idle again.
+	busyBufSize = 8192
 	// minRead is the least free space offered to a Read call.
-	minRead = 512
+	minRead = 256
 )
+
+// busyPool holds busy buffers that idle decoders gave back.
+var busyPool sync.Pool // of *[busyBufSize]byte
+
+func getBusy() []byte {
+	if b, ok := busyPool.Get().(*[busyBufSize]byte); ok {
+		return b[:]
+	}
+	return make([]byte, busyBufSize)
+}
 
 type phase uint8
 
@@ -44,8 +58,11 @@ const (
 	psRootTag         // inside the root start tag
 )
 
-// Framer states (Next). The framer only finds where a top-level element
-// ends; the parser then reads it properly.
+// Framer states (Next). The parser reads each top-level element in one pass
+// as soon as its first bytes are there; only when the element is
+// incomplete does the framer take over, to find where it ends (or an error)
+// without rescanning from the start on every read. The parser then reads
+// the complete element.
 const (
 	fsTop    = iota // between top-level elements
 	fsLT            // at a '<'
@@ -62,17 +79,19 @@ const (
 	frMore    frameResult = iota // need more input
 	frElement                    // buf[start:pos] is a complete top-level element
 	frEnd                        // buf[start:pos] is the root's end tag
+	frTry                        // a top-level start tag at start: try the parser
 )
 
 // Decoder reads an XMPP stream: the stream header, then one top-level
 // element (stanza, stream feature, negotiation element) at a time.
 //
-// It reads from its io.Reader into a buffer that starts small, grows up to
-// about Limits.MaxStanzaBytes for a large element and shrinks back after it.
-// A framer scans only the new bytes of each read to find where the pending
-// element ends, so an element arriving in many small pieces costs linear
-// time; the complete element is then copied once and parsed from that copy.
-// Returned elements never alias the decoder's buffers.
+// It reads from its io.Reader into a buffer that starts small (512 bytes),
+// grows while reads fill it and up to about Limits.MaxStanzaBytes for a
+// large element, and shrinks back when the decoder is idle. Each element is
+// parsed in one pass straight from that buffer; if the element is not
+// complete yet, a framer scans only the new bytes of each read to find
+// where it ends, so an element arriving in many small pieces costs linear
+// time. Returned elements never alias the decoder's buffers.
 //
 // Errors in the XML are *stanza.StreamError values whose condition the
 // caller sends to the peer; after one, the decoder is dead and every call
@@ -83,11 +102,13 @@ const (
 //
 // A Decoder is not safe for concurrent use.
 type Decoder struct {
-	rd   io.Reader
-	lim  Limits
-	buf  []byte // buf[:w] holds data read, buf[r:w] what is not consumed
-	r, w int
-	base int64 // stream offset of buf[0]
+	rd       io.Reader
+	lim      Limits
+	buf      []byte // buf[:w] holds data read, buf[r:w] what is not consumed
+	small    []byte // the idle buffer, kept while buf is a bigger one
+	r, w     int
+	base     int64 // stream offset of buf[0]
+	lastFull bool  // the last read filled the space it was offered
 
 	err  error // sticky stream error
 	rerr error // read error to report once the buffered data is used up
@@ -97,6 +118,7 @@ type Decoder struct {
 	decl  bool // the header had an XML declaration
 
 	fs    int     // framer state
+	tried bool    // the parser has seen the pending element, incomplete
 	quote byte    // closing quote in fsQuote (and psRootTag)
 	pos   int     // next byte for the framer or prologue to look at
 	start int     // start of the pending element, end tag, declaration or header
@@ -112,7 +134,8 @@ type Decoder struct {
 // fields take the defaults). The first call must be ReadHeader.
 func NewDecoder(r io.Reader, lim Limits) *Decoder {
 	lim = lim.withDefaults()
-	d := &Decoder{rd: r, lim: lim, buf: make([]byte, initialBufSize)}
+	d := &Decoder{rd: r, lim: lim, buf: make([]byte, idleBufSize)}
+	d.small = d.buf
 	d.p.lim = lim
 	return d
 }
@@ -126,7 +149,9 @@ func (d *Decoder) Restart() {
 	d.ps = psStart
 	d.decl = false
 	d.fs = fsTop
+	d.tried = false
 	d.depth = 0
+	d.open = d.open[:0]
 	d.pos, d.start = d.r, d.r
 	d.rootName = ""
 	d.p.popNS(0)
@@ -141,9 +166,9 @@ func (d *Decoder) Reset(r io.Reader) {
 	d.rd = r
 	d.r, d.w, d.base = 0, 0, 0
 	d.err, d.rerr = nil, nil
-	if len(d.buf) != initialBufSize {
-		d.buf = make([]byte, initialBufSize)
-	}
+	d.lastFull = false
+	d.setBuf(d.small)
+	d.p.releaseScratch()
 	d.Restart()
 }
 
@@ -175,10 +200,10 @@ func (d *Decoder) fail(err error) error {
 // normalised (XML 1.0 §2.11), attribute values are normalised (§3.3.3),
 // CDATA sections are text, and adjacent text is one Node.
 //
-// The elements, attributes and child nodes of a typical stanza share one
-// allocation, and its strings one copy of its bytes: holding any part of
-// the tree keeps the whole stanza alive. Appending to a returned slice
-// never writes into memory shared with another part of the tree.
+// The elements, attributes, child nodes and strings of a typical stanza
+// share one allocation: holding any part of the tree keeps the whole
+// stanza alive. Appending to a returned slice never writes into memory
+// shared with another part of the tree.
 func (d *Decoder) Next() (*stanza.Element, error) {
 	if d.err != nil {
 		return nil, d.err
@@ -190,24 +215,34 @@ func (d *Decoder) Next() (*stanza.Element, error) {
 		return nil, ErrStreamEnd
 	}
 	for {
-		res, err := d.frame()
-		if err != nil {
-			return nil, d.fail(err)
+		res, ferr := d.frame()
+		if ferr != nil {
+			// The parser has the last word on what is wrong with an
+			// element, so that the error does not depend on how the
+			// input was split.
+			if d.tried {
+				if el, done, err := d.parse(); done || err != errMore {
+					return el, err
+				}
+			}
+			return nil, d.fail(ferr)
 		}
 		switch res {
+		case frTry:
+			if el, done, err := d.parse(); done || err != errMore {
+				return el, err
+			}
+			if d.full() {
+				return nil, d.fail(tooBig("element size", d.lim.MaxStanzaBytes, d.base+int64(d.start)))
+			}
+			d.tried = true
+			continue
 		case frElement:
-			s, e := d.start, d.pos
-			raw := make([]byte, e-s)
-			copy(raw, d.buf[s:e])
-			d.r = e
-			el, n, err := d.p.element(raw, d.base+int64(s))
-			if err != nil {
-				return nil, d.fail(err)
+			el, done, err := d.parse()
+			if !done && err == errMore {
+				err = d.fail(notWellFormed("unexpected end of element", d.base+int64(d.pos)))
 			}
-			if n != len(raw) {
-				return nil, d.fail(notWellFormed("data after element", d.base+int64(s+n)))
-			}
-			return el, nil
+			return el, err
 		case frEnd:
 			if err := d.checkEndTag(d.start, d.pos); err != nil {
 				return nil, d.fail(err)
@@ -217,9 +252,31 @@ func (d *Decoder) Next() (*stanza.Element, error) {
 			return nil, ErrStreamEnd
 		}
 		if err := d.fill(); err != nil {
+			if err == io.ErrUnexpectedEOF && d.tried {
+				if el, done, err := d.parse(); done || err != errMore {
+					return el, err
+				}
+			}
 			return nil, err
 		}
 	}
+}
+
+// parse runs the parser on the pending element. done reports an element
+// returned; otherwise err is errMore or the decoder's error.
+func (d *Decoder) parse() (el *stanza.Element, done bool, err error) {
+	el, end, err := d.p.element(d.window(), d.start, d.base, false)
+	if err == errMore {
+		return nil, false, err
+	}
+	if err != nil {
+		return nil, false, d.fail(err)
+	}
+	d.r, d.pos = end, end
+	d.fs = fsTop
+	d.tried = false
+	d.open = d.open[:0]
+	return el, true, nil
 }
 
 // ReadElement is Next for the side that negotiates: a <stream:error/>
@@ -301,6 +358,10 @@ func (d *Decoder) frame() (frameResult, error) {
 				}
 				return d.more(i)
 			default:
+				if d.depth == 0 && !d.tried {
+					d.pos = i
+					return frTry, nil
+				}
 				if d.depth >= d.lim.MaxDepth {
 					return 0, tooBig("nesting depth", d.lim.MaxDepth, d.base+int64(i))
 				}
@@ -453,6 +514,7 @@ func (d *Decoder) complete(i int, res frameResult) (frameResult, error) {
 	d.pos = i
 	d.open = d.open[:0]
 	d.fs = fsTop
+	d.tried = false
 	return res, nil
 }
 
@@ -483,11 +545,13 @@ func (d *Decoder) fill() error {
 	}
 	d.makeRoom()
 	for range 100 {
+		free := len(d.buf) - d.w
 		n, err := d.rd.Read(d.buf[d.w:])
-		if n < 0 || n > len(d.buf)-d.w {
+		if n < 0 || n > free {
 			return errors.New("xmlstream: invalid count from Read")
 		}
 		d.w += n
+		d.lastFull = n == free
 		if err != nil {
 			if n > 0 {
 				d.rerr = err
@@ -519,17 +583,27 @@ func (d *Decoder) readErr(err error) error {
 	return io.EOF
 }
 
-// makeRoom ensures at least minRead free bytes after buf[w], by dropping
-// consumed bytes, growing for a large element, or shrinking back to the
-// initial size when idle.
+// makeRoom ensures at least minRead free bytes after buf[w]. An idle
+// decoder (nothing pending, and its last read did not fill the space
+// offered, so the peer has nothing more to send right now) goes back to the
+// small idle buffer and gives its scratch space back. One whose reads fill
+// its buffer moves to a busy buffer from the pool, so that a busy stream
+// does not make many small reads. A large element grows the buffer up to
+// about MaxStanzaBytes.
 func (d *Decoder) makeRoom() {
 	n := d.w - d.r
-	idle := d.phase == phaseStream && d.fs == fsTop
-	if idle && len(d.buf) > initialBufSize && n <= initialBufSize/2 {
-		nb := make([]byte, initialBufSize)
-		copy(nb, d.buf[d.r:d.w])
-		d.buf = nb
-		d.shift(d.r)
+	idle := d.phase == phaseStream && d.fs == fsTop && !d.lastFull
+	if idle && n <= idleBufSize/2 {
+		if len(d.buf) > idleBufSize {
+			copy(d.small, d.buf[d.r:d.w])
+			d.setBuf(d.small)
+			d.shift(d.r)
+		}
+		d.p.releaseScratch()
+	}
+	limit := d.lim.MaxStanzaBytes + idleBufSize
+	if d.lastFull && len(d.buf) < busyBufSize && len(d.buf) < limit {
+		d.grow(min(busyBufSize, limit))
 		return
 	}
 	if len(d.buf)-d.w >= minRead {
@@ -541,17 +615,35 @@ func (d *Decoder) makeRoom() {
 		d.shift(d.r)
 		return
 	}
-	size := len(d.buf)
+	size := max(len(d.buf), idleBufSize)
 	for size < need {
 		size *= 2
 	}
-	if lim := d.lim.MaxStanzaBytes + initialBufSize; size > lim {
-		size = max(lim, need)
+	if size > limit {
+		size = max(limit, need)
 	}
-	nb := make([]byte, size)
+	d.grow(size)
+}
+
+// grow moves the buffered bytes to a buffer of the given size.
+func (d *Decoder) grow(size int) {
+	var nb []byte
+	if size == busyBufSize {
+		nb = getBusy()
+	} else {
+		nb = make([]byte, size)
+	}
 	copy(nb, d.buf[d.r:d.w])
-	d.buf = nb
+	d.setBuf(nb)
 	d.shift(d.r)
+}
+
+// setBuf makes b the buffer, giving a busy buffer back to the pool.
+func (d *Decoder) setBuf(b []byte) {
+	if len(d.buf) == busyBufSize && cap(d.buf) == busyBufSize {
+		busyPool.Put((*[busyBufSize]byte)(d.buf))
+	}
+	d.buf = b
 }
 
 // shift accounts for dropping the first k bytes of the buffer.

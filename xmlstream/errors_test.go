@@ -295,7 +295,7 @@ func TestBufferBounded(t *testing.T) {
 	if condition(err) != stanza.StreamPolicyViolation {
 		t.Fatalf("got %v", err)
 	}
-	if len(d.buf) > lim.MaxStanzaBytes+initialBufSize {
+	if len(d.buf) > lim.MaxStanzaBytes+idleBufSize {
 		t.Errorf("buffer grew to %d bytes", len(d.buf))
 	}
 }

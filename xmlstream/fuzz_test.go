@@ -149,7 +149,7 @@ func FuzzDecoder(f *testing.F) {
 // fuzzDecode is decodeAll with checks on errors and buffer size.
 func fuzzDecode(t *testing.T, r io.Reader, lim Limits) result {
 	d := NewDecoder(r, lim)
-	maxBuf := lim.MaxStanzaBytes + initialBufSize
+	maxBuf := lim.MaxStanzaBytes + idleBufSize
 	check := func(err error) {
 		t.Helper()
 		if len(d.buf) > maxBuf {

@@ -254,80 +254,55 @@ func (d *Decoder) prologue() (*Header, error) {
 // header's and the stream's namespace strings point into.
 func (d *Decoder) header(raw []byte, off int64) (*Header, error) {
 	p := &d.p
-	p.b, p.i, p.off = raw, 0, off
-	defer func() { p.b = nil; p.raw = p.raw[:0] }()
-	qs := 1
-	qc, qe, err := p.qname(qs)
+	p.getScratch()
+	p.b, p.base, p.off, p.final = raw, 0, off, true
+	p.dec = p.dec[:0]
+	defer p.reset()
+	p.popNS(0)
+	p.contentNS = ""
+	qc, qe, _, _, err := p.scanTag(0)
 	if err != nil {
 		return nil, err
 	}
-	i := qe
-	for {
-		j := p.skipSpace(i)
-		if j >= len(raw) {
-			return nil, p.eof()
-		}
-		if raw[j] == '>' {
-			break
-		}
-		if j == i {
-			return nil, p.syntax("missing white space before attribute", j)
-		}
-		if len(p.raw) >= p.lim.MaxAttrs {
-			return nil, tooBig("number of attributes", p.lim.MaxAttrs, p.pos(j))
-		}
-		ac, ae, err := p.qname(j)
-		if err != nil {
-			return nil, err
-		}
-		k := p.skipSpace(ae)
-		if k >= len(raw) || raw[k] != '=' {
-			return nil, p.syntax("expected '=' after attribute name", k)
-		}
-		k = p.skipSpace(k + 1)
-		if k >= len(raw) || raw[k] != '"' && raw[k] != '\'' {
-			return nil, p.syntax("attribute value not quoted", k)
-		}
-		ve, next, err := p.attrValue(k + 1)
-		if err != nil {
-			return nil, err
-		}
-		a := rawAttr{qs: j, qc: ac, qe: ae, vs: k + 1, ve: ve}
-		a.decl = p.isDecl(a)
-		p.raw = append(p.raw, a)
-		i = next
-	}
-	p.popNS(0)
-	p.contentNS = ""
 	if err := p.declare(); err != nil {
 		p.popNS(0)
 		return nil, err
 	}
+	// The bindings keep strings that stay valid for the stream.
+	m := mater{p: p, out: make([]byte, len(raw)), last: pstr{n: -1}}
+	p.statics = append(p.statics[:0], stanza.NSXML)
+	for k := range p.ns {
+		p.statics = append(p.statics, m.str(p.ns[k].uri))
+		p.ns[k].uri = p.static(len(p.statics) - 1)
+	}
 	h := &Header{}
-	if h.Name.Space, err = p.resolve(qs, qc, false); err != nil {
+	qs := 1
+	space, err := p.resolve(qs, qc, false)
+	if err != nil {
 		p.popNS(0)
 		return nil, err
 	}
+	h.Name.Space = m.str(space)
 	local := qs
 	if qc >= 0 {
 		h.Prefix = p.str(qs, qc)
 		local = qc + 1
 	}
 	h.Name.Local = p.str(local, qe)
-	n := 0
 	for _, a := range p.raw {
-		if !a.decl {
-			n++
-		} else if a.qc < 0 {
-			h.DefaultNS = p.str(a.vs, a.ve)
+		if a.qc < 0 {
+			h.DefaultNS = m.str(a.val)
 		}
 	}
-	if n > 0 {
-		h.Attrs = make([]stanza.Attr, 0, n)
-	}
-	if h.Attrs, err = p.appendAttrs(h.Attrs); err != nil {
+	if err := p.resolveAttrs(0); err != nil {
 		p.popNS(0)
 		return nil, err
+	}
+	if len(p.attrs) > 0 {
+		h.Attrs = make([]stanza.Attr, 0, len(p.attrs))
+		for _, a := range p.attrs {
+			h.Attrs = append(h.Attrs, stanza.Attr{Name: stanza.Name{Space: m.str(a.space), Local: m.str(a.local)}, Value: m.str(a.value)})
+		}
 	}
 	p.contentNS = h.DefaultNS
 	d.rootName = p.str(qs, qe)

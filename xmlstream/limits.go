@@ -12,6 +12,9 @@ const (
 	defaultMaxStanzaBytes = 256 << 10
 	defaultMaxDepth       = 64
 	defaultMaxAttrs       = 64
+	// maxStanzaLimit caps MaxStanzaBytes: the parser keeps offsets into
+	// an element as 32-bit integers.
+	maxStanzaLimit = 1 << 30
 )
 
 // Limits bounds what a peer can make the decoder hold. Exceeding any of them
@@ -20,7 +23,8 @@ type Limits struct {
 	// MaxStanzaBytes bounds the raw size of one top-level element, from its
 	// '<' to the '>' that closes it, and of the stream header (the XML
 	// declaration and the opening stream tag are bounded separately). The
-	// decoder never buffers much more than this.
+	// decoder never buffers much more than this. Values above 1 GiB are
+	// taken as 1 GiB.
 	MaxStanzaBytes int
 	// MaxDepth bounds nesting: a top-level element is at depth 1, its
 	// children at depth 2, and so on.
@@ -51,6 +55,7 @@ func (l Limits) withDefaults() Limits {
 	if l.MaxStanzaBytes <= 0 {
 		l.MaxStanzaBytes = defaultMaxStanzaBytes
 	}
+	l.MaxStanzaBytes = min(l.MaxStanzaBytes, maxStanzaLimit)
 	if l.MaxDepth <= 0 {
 		l.MaxDepth = defaultMaxDepth
 	}

@@ -40,7 +40,7 @@ func TestWhitespaceKeepalives(t *testing.T) {
 	if _, err := d.Next(); err != io.EOF {
 		t.Fatalf("got %v, want io.EOF", err)
 	}
-	if len(d.buf) != initialBufSize {
+	if len(d.buf) != idleBufSize {
 		t.Errorf("buffer is %d bytes after keepalives", len(d.buf))
 	}
 }
@@ -401,7 +401,7 @@ func TestBufferShrinks(t *testing.T) {
 	if _, err := d.Next(); err != nil {
 		t.Fatal(err)
 	}
-	if len(d.buf) != initialBufSize {
+	if len(d.buf) != idleBufSize {
 		t.Errorf("buffer did not shrink: %d", len(d.buf))
 	}
 	// Scratch space for a stanza with many elements is not kept either.
