@@ -7,6 +7,7 @@ import (
 	"slices"
 	"strconv"
 	"sync"
+	"time"
 
 	"github.com/starling-xmpp/starling/jid"
 	"github.com/starling-xmpp/starling/module"
@@ -164,7 +165,27 @@ type rosters struct {
 	locks module.AccountLocks
 	mu    sync.Mutex
 	cache map[string]*roster // bare JID → roster, for accounts with sessions
+	// recent keeps, for a short while, the rosters of accounts without
+	// sessions that were loaded lately: when a user logs in, each of
+	// its contacts' rosters is read to answer the user's probes, and
+	// under a login load most contacts are offline. Every change goes
+	// through save, which updates the same roster, so the copy stays
+	// true within the server; recentTTL bounds how long a change made
+	// by another process (`starling user del`) can go unseen.
+	recent map[string]recentRoster
+	now    func() time.Time
 }
+
+type recentRoster struct {
+	r  *roster
+	at time.Time
+}
+
+// Bounds of rosters.recent.
+const (
+	maxRecent = 4096
+	recentTTL = time.Minute
+)
 
 // lock serialises loads and changes of user's roster.
 func (rs *rosters) lock(user jid.JID) func() { return rs.locks.Lock(user) }
@@ -174,15 +195,60 @@ func (rs *rosters) load(ctx context.Context, user jid.JID) (*roster, error) {
 	key := user.String()
 	rs.mu.Lock()
 	r := rs.cache[key]
+	if r == nil {
+		if e, ok := rs.recent[key]; ok && rs.clock().Sub(e.at) < recentTTL {
+			r = e.r
+		}
+	}
 	rs.mu.Unlock()
 	if r != nil {
 		return r, nil
 	}
+	r, err := rs.read(ctx, user)
+	if err != nil {
+		return nil, err
+	}
+	rs.remember(key, r)
+	return r, nil
+}
+
+func (rs *rosters) clock() time.Time {
+	if rs.now != nil {
+		return rs.now()
+	}
+	return time.Now()
+}
+
+// remember keeps a roster just read in recent, making room by dropping
+// about an eighth of the entries when full.
+func (rs *rosters) remember(key string, r *roster) {
+	rs.mu.Lock()
+	defer rs.mu.Unlock()
+	if rs.cache[key] != nil {
+		return
+	}
+	if rs.recent == nil {
+		rs.recent = map[string]recentRoster{}
+	}
+	if len(rs.recent) >= maxRecent {
+		n := 0
+		for k := range rs.recent {
+			delete(rs.recent, k)
+			if n++; n >= maxRecent/8 {
+				break
+			}
+		}
+	}
+	rs.recent[key] = recentRoster{r, rs.clock()}
+}
+
+// read loads user's roster from the store.
+func (rs *rosters) read(ctx context.Context, user jid.JID) (*roster, error) {
 	raw, err := rs.store.Map(ctx, user.Domain(), user.Local(), store)
 	if err != nil {
 		return nil, fmt.Errorf("roster of %s: %w", user, err)
 	}
-	r = &roster{items: map[string]*Item{}}
+	r := &roster{items: map[string]*Item{}}
 	for k, v := range raw {
 		if k == metaKey {
 			var m meta
@@ -212,6 +278,7 @@ func (rs *rosters) cacheFor(user jid.JID, r *roster) {
 	rs.mu.Lock()
 	defer rs.mu.Unlock()
 	rs.cache[user.String()] = r
+	delete(rs.recent, user.String())
 }
 
 // uncache forgets user's roster (the last session ended).
@@ -219,12 +286,25 @@ func (rs *rosters) uncache(user jid.JID) {
 	rs.mu.Lock()
 	defer rs.mu.Unlock()
 	delete(rs.cache, user.String())
+	delete(rs.recent, user.String())
 }
+
+// forget drops user's roster from the caches after a failed write, so
+// that the next load reads what the store holds.
+func (rs *rosters) forget(user jid.JID) { rs.uncache(user) }
 
 // save writes one item. When bump is true the item gets the next roster
 // version (a change clients see); hidden-only changes do not bump. The
 // caller holds the user's lock.
 func (rs *rosters) save(ctx context.Context, user jid.JID, r *roster, it *Item, bump bool) error {
+	err := rs.write(ctx, user, r, it, bump)
+	if err != nil {
+		rs.forget(user)
+	}
+	return err
+}
+
+func (rs *rosters) write(ctx context.Context, user jid.JID, r *roster, it *Item, bump bool) error {
 	if bump {
 		r.ver++
 		it.Ver = r.ver
