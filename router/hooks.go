@@ -4,6 +4,7 @@ import (
 	"context"
 	"slices"
 	"sync"
+	"sync/atomic"
 
 	"github.com/starling-xmpp/starling/jid"
 	"github.com/starling-xmpp/starling/stanza"
@@ -62,7 +63,7 @@ type hookEntry struct {
 
 type hooks struct {
 	mu     sync.RWMutex
-	lists  [phases][]hookEntry
+	lists  [phases]atomic.Pointer[[]hookEntry] // copy on write: run takes no lock
 	ends   []func(context.Context, *Session)
 	nextID uint64
 }
@@ -76,22 +77,28 @@ func (r *Router) Hook(phase Phase, priority int, fn Hook) (remove func()) {
 	defer h.mu.Unlock()
 	h.nextID++
 	id := h.nextID
-	l := append(slices.Clone(h.lists[phase]), hookEntry{prio: priority, id: id, fn: fn})
+	l := append(slices.Clone(h.list(phase)), hookEntry{prio: priority, id: id, fn: fn})
 	slices.SortStableFunc(l, func(a, b hookEntry) int { return b.prio - a.prio })
-	h.lists[phase] = l
+	h.lists[phase].Store(&l)
 	return func() {
 		h.mu.Lock()
 		defer h.mu.Unlock()
-		h.lists[phase] = slices.DeleteFunc(slices.Clone(h.lists[phase]), func(e hookEntry) bool { return e.id == id })
+		l := slices.DeleteFunc(slices.Clone(h.list(phase)), func(e hookEntry) bool { return e.id == id })
+		h.lists[phase].Store(&l)
 	}
+}
+
+// list returns the hooks of a phase, highest priority first.
+func (h *hooks) list(phase Phase) []hookEntry {
+	if l := h.lists[phase].Load(); l != nil {
+		return *l
+	}
+	return nil
 }
 
 // run runs the hooks of a phase until one handles the packet.
 func (r *Router) run(ctx context.Context, phase Phase, p *Packet) bool {
-	r.hooks.mu.RLock()
-	l := r.hooks.lists[phase]
-	r.hooks.mu.RUnlock()
-	for _, e := range l {
+	for _, e := range r.hooks.list(phase) {
 		if e.fn(ctx, p) {
 			return true
 		}

@@ -265,12 +265,11 @@ func (r *Router) handleIQ(ctx context.Context, target Target, p *Packet) {
 		return // results and errors addressed to the server end here
 	}
 	payload := st.FirstElement()
-	r.iqMu.RLock()
-	h := r.iq[iqKey{target, typ, payload.Name}]
+	iq := *r.iq.Load()
+	h := iq[iqKey{target, typ, payload.Name}]
 	if h == nil && target == ToSelf {
-		h = r.iq[iqKey{ToAccount, typ, payload.Name}]
+		h = iq[iqKey{ToAccount, typ, payload.Name}]
 	}
-	r.iqMu.RUnlock()
 	if h == nil {
 		r.bounce(p, stanza.NewError(stanza.ServiceUnavailable, ""))
 		return

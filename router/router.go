@@ -13,6 +13,7 @@ import (
 	"context"
 	"hash/maphash"
 	"log/slog"
+	"maps"
 	"sync"
 	"sync/atomic"
 
@@ -130,8 +131,8 @@ type Router struct {
 	seed        maphash.Seed
 	shards      [shardCount]shard
 
-	iqMu sync.RWMutex
-	iq   map[iqKey]IQHandler
+	iqMu sync.Mutex                          // serialises HandleIQ
+	iq   atomic.Pointer[map[iqKey]IQHandler] // copy on write: routing takes no lock
 
 	hooks hooks
 
@@ -168,8 +169,8 @@ func New(cfg Config) *Router {
 		log:         cfg.Logger,
 		maxSessions: cfg.MaxSessionsPerAccount,
 		seed:        maphash.MakeSeed(),
-		iq:          map[iqKey]IQHandler{},
 	}
+	r.iq.Store(&map[iqKey]IQHandler{})
 	if r.log == nil {
 		r.log = slog.New(slog.DiscardHandler)
 	}
@@ -195,10 +196,13 @@ func (r *Router) HandleIQ(target Target, typ string, name stanza.Name, h IQHandl
 	r.iqMu.Lock()
 	defer r.iqMu.Unlock()
 	k := iqKey{target, typ, name}
-	if _, dup := r.iq[k]; dup || h == nil {
+	old := *r.iq.Load()
+	if _, dup := old[k]; dup || h == nil {
 		panic("router: duplicate or nil IQ handler for " + typ + " {" + name.Space + "}" + name.Local)
 	}
-	r.iq[k] = h
+	m := maps.Clone(old)
+	m[k] = h
+	r.iq.Store(&m)
 }
 
 func (r *Router) shardFor(bare string) *shard {
