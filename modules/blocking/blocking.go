@@ -92,6 +92,11 @@ func register(h *module.Host, max int) *service {
 	s.r.Hook(router.Outbound, HookPriority, s.outbound)
 	s.r.Hook(router.Inbound, HookPriority, s.inbound)
 	s.r.Hook(router.Remote, HookPriority, s.remote)
+	// The account's data goes with it: forget its list at once.
+	h.AccountRemoving.On(func(_ context.Context, user jid.JID) {
+		defer s.lists.locks.Lock(user.Bare())()
+		s.lists.invalidate(user.Bare())
+	})
 	s.r.OnSessionEnd(func(_ context.Context, sess *router.Session) {
 		sess.SetValue(requestedKey{}, nil)
 		s.lists.forget(sess.JID.Bare())

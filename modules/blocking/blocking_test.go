@@ -8,6 +8,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/starling-xmpp/starling/config"
 	"github.com/starling-xmpp/starling/internal/moduletest"
@@ -509,27 +510,43 @@ func TestCache(t *testing.T) {
 	e.bind(alice2, true)
 	e.bind(bob, true)
 	e.block("bob@example.test")
+	now := time.Unix(1000, 0)
+	e.svc.lists.now = func() time.Time { return now }
 	cached := func(user string) bool {
 		_, ok := e.svc.lists.cached(jid.MustParse(user))
 		return ok
 	}
-	if !cached("alice@example.test") {
+	online := func(user string) bool {
+		e.svc.lists.mu.RLock()
+		defer e.svc.lists.mu.RUnlock()
+		_, ok := e.svc.lists.cache[user]
+		return ok
+	}
+	if !online("alice@example.test") {
 		t.Fatal("alice's list is not cached while she is online")
 	}
 	// Routing a stanza from bob loads bob's list; carol is offline, so a
-	// message to her (it is refused: no offline storage here) leaves
-	// nothing cached for her.
+	// message to her (it is refused: no offline storage here) keeps hers
+	// only among the recent lists, for recentTTL.
 	e.send(bob, "<message to='carol@example.test' type='chat' id='m'/>")
-	if !cached("bob@example.test") || cached("carol@example.test") {
-		t.Errorf("cached: bob %v, carol %v; want true, false", cached("bob@example.test"), cached("carol@example.test"))
+	if !online("bob@example.test") || online("carol@example.test") || !cached("carol@example.test") {
+		t.Errorf("online: bob %v, carol %v; carol recent %v; want true, false, true", online("bob@example.test"), online("carol@example.test"), cached("carol@example.test"))
+	}
+	now = now.Add(recentTTL)
+	if cached("carol@example.test") {
+		t.Error("carol's list still cached after recentTTL")
 	}
 	e.unbind(alice)
-	if !cached("alice@example.test") {
+	if !online("alice@example.test") {
 		t.Error("alice's list dropped while alice/b is online")
 	}
 	e.unbind(alice2)
+	if online("alice@example.test") || !cached("alice@example.test") {
+		t.Error("alice's list not moved among the recent ones after her last session")
+	}
+	now = now.Add(recentTTL)
 	if cached("alice@example.test") {
-		t.Error("alice's list still cached after her last session")
+		t.Error("alice's list still cached a minute after her last session")
 	}
 	// The block outlives the sessions.
 	e.streams[bob].Take()
@@ -624,5 +641,22 @@ func TestConcurrent(t *testing.T) {
 		if _, ok := l.set[k]; !ok {
 			t.Errorf("%s stored but not cached", k)
 		}
+	}
+}
+
+// An account being removed takes its block list with it at once, even
+// from the recent lists.
+func TestRecentListForgottenOnAccountRemoval(t *testing.T) {
+	e := newEnv(t, 0)
+	e.bind(alice, true)
+	e.block("bob@example.test")
+	e.unbind(alice)
+	aliceJID := jid.MustParse("alice@example.test")
+	if _, ok := e.svc.lists.cached(aliceJID); !ok {
+		t.Fatal("alice's list is not among the recent ones after her session")
+	}
+	e.h.AccountRemoving.Fire(context.Background(), aliceJID)
+	if _, ok := e.svc.lists.cached(aliceJID); ok {
+		t.Fatal("alice's list still cached after her account was removed")
 	}
 }

@@ -32,5 +32,6 @@
 //
 // The lists live in the store's "blocklist" key-value map, one key per
 // blocked JID. The lists of accounts with bound sessions are cached in
-// memory and dropped when the account's last session ends.
+// memory; those of other accounts read lately (the inbound hook reads the
+// recipient's list for every stanza) are kept for at most a minute.
 package blocking

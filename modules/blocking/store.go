@@ -7,6 +7,7 @@ import (
 	"slices"
 	"strconv"
 	"sync"
+	"time"
 
 	"github.com/starling-xmpp/starling/jid"
 	"github.com/starling-xmpp/starling/module"
@@ -58,7 +59,8 @@ func (l *list) items() []string {
 }
 
 // lists holds the block lists: the store is the truth; the lists of
-// accounts with bound sessions are cached.
+// accounts with bound sessions are cached, and those of other accounts
+// read lately are kept for recentTTL.
 type lists struct {
 	kv      storage.KV
 	profile jid.Profile
@@ -74,17 +76,50 @@ type lists struct {
 
 	mu    sync.RWMutex
 	cache map[string]*list // bare JID → list
+	// recent keeps, for recentTTL, the lists of accounts without
+	// sessions that were loaded lately: the inbound hook reads the
+	// recipient's list for every stanza, and a user logging in probes
+	// contacts that are mostly offline. Lists are replaced, never
+	// changed, and every change goes through keep, so the copy stays true
+	// within the server; the TTL bounds how long a change made by another
+	// process can go unseen.
+	recent map[string]recentList
+	now    func() time.Time
 }
 
+type recentList struct {
+	l  *list
+	at time.Time
+}
+
+// Bounds of lists.recent.
+const (
+	maxRecent = 4096
+	recentTTL = time.Minute
+)
+
 func newLists(kv storage.KV, profile jid.Profile, online func(jid.JID) bool, max int) *lists {
-	return &lists{kv: kv, profile: profile, online: online, max: max, cache: map[string]*list{}}
+	return &lists{kv: kv, profile: profile, online: online, max: max, cache: map[string]*list{}, recent: map[string]recentList{}}
+}
+
+func (c *lists) clock() time.Time {
+	if c.now != nil {
+		return c.now()
+	}
+	return time.Now()
 }
 
 func (c *lists) cached(user jid.JID) (*list, bool) {
 	c.mu.RLock()
 	defer c.mu.RUnlock()
-	l, ok := c.cache[user.String()]
-	return l, ok
+	key := user.String()
+	if l, ok := c.cache[key]; ok {
+		return l, true
+	}
+	if e, ok := c.recent[key]; ok && c.clock().Sub(e.at) < recentTTL {
+		return e.l, true
+	}
+	return nil, false
 }
 
 // get returns the block list of the account user (a bare JID), from the
@@ -123,26 +158,43 @@ func (c *lists) current(ctx context.Context, user jid.JID) (*list, error) {
 }
 
 // keep caches l as user's list while the account has a session, and
-// drops the cached list otherwise. The caller holds the account's lock,
-// and forget takes it too, so a list is never cached for an account whose
-// last session has ended.
+// among the recent lists otherwise. The caller holds the account's lock,
+// and forget takes it too, so a list is never cached for long for an
+// account whose last session has ended.
 func (c *lists) keep(user jid.JID, l *list) {
 	on := c.online(user)
+	key := user.String()
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if on {
-		c.cache[user.String()] = l
-	} else {
-		delete(c.cache, user.String())
+		c.cache[key] = l
+		delete(c.recent, key)
+		return
 	}
+	delete(c.cache, key)
+	if len(c.recent) >= maxRecent {
+		n := 0
+		for k := range c.recent {
+			delete(c.recent, k)
+			if n++; n >= maxRecent/8 {
+				break
+			}
+		}
+	}
+	c.recent[key] = recentList{l, c.clock()}
 }
 
-// forget drops user's cached list if the account has no session left.
+// forget moves user's cached list among the recent ones if the account
+// has no session left.
 func (c *lists) forget(user jid.JID) {
 	defer c.locks.Lock(user)()
 	if !c.online(user) {
+		key := user.String()
 		c.mu.Lock()
-		delete(c.cache, user.String())
+		if l, ok := c.cache[key]; ok {
+			delete(c.cache, key)
+			c.recent[key] = recentList{l, c.clock()}
+		}
 		c.mu.Unlock()
 	}
 }
@@ -154,6 +206,7 @@ func (c *lists) invalidate(user jid.JID) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	delete(c.cache, user.String())
+	delete(c.recent, user.String())
 }
 
 // block adds items to user's list and returns those that were not in it.
