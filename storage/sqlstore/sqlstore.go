@@ -35,8 +35,17 @@ var migrations embed.FS
 
 // Store is an open database.
 type Store struct {
-	db    *sql.DB
-	stmts stmts
+	db     *sql.DB
+	stmts  stmts
+	exists existing
+	now    func() time.Time // tests
+}
+
+func (s *Store) clock() time.Time {
+	if s.now != nil {
+		return s.now()
+	}
+	return time.Now()
 }
 
 // OpenSQLite opens (creating if needed) the SQLite database at path and
@@ -151,10 +160,16 @@ func (s *Store) Credentials(ctx context.Context, host, user string) (sasl.Creden
 
 // AccountExists reports whether user@host exists.
 func (s *Store) AccountExists(ctx context.Context, host, user string) (bool, error) {
+	if s.exists.seen(host, user, s.clock()) {
+		return true, nil
+	}
 	var n int
 	err := s.queryRow(ctx, `SELECT COUNT(*) FROM accounts WHERE host = ? AND username = ?`, host, user).Scan(&n)
 	if err != nil {
 		return false, fmt.Errorf("sqlstore: account exists: %w", err)
+	}
+	if n > 0 {
+		s.exists.add(host, user, s.clock())
 	}
 	return n > 0, nil
 }
@@ -249,6 +264,7 @@ func (s *Store) SetCredentials(ctx context.Context, host, user string, c sasl.Cr
 // DeleteAccount removes an account and everything stored for it, in one
 // transaction.
 func (s *Store) DeleteAccount(ctx context.Context, host, user string) error {
+	s.exists.forget(host, user)
 	tx, err := s.db.BeginTx(ctx, nil)
 	if err != nil {
 		return fmt.Errorf("sqlstore: delete account: %w", err)
@@ -271,6 +287,9 @@ func (s *Store) DeleteAccount(ctx context.Context, host, user string) error {
 	if err := tx.Commit(); err != nil {
 		return fmt.Errorf("sqlstore: delete account: %w", err)
 	}
+	// Again: a lookup between the first forget and the commit may have
+	// seen the account.
+	s.exists.forget(host, user)
 	return nil
 }
 

@@ -7,6 +7,7 @@ import (
 	"slices"
 	"strconv"
 	"testing"
+	"time"
 
 	"github.com/starling-xmpp/starling/sasl"
 	"github.com/starling-xmpp/starling/storage"
@@ -200,5 +201,49 @@ func BenchmarkLoginReads(b *testing.B) {
 		if m, err := s.Map(ctx, "localhost", "alice", "roster"); err != nil || len(m) != 5 {
 			b.Fatal(err, len(m))
 		}
+	}
+}
+
+// AccountExists remembers accounts it found: a deletion in this process is
+// seen at once, one by another process sharing the file within existsTTL.
+func TestAccountExistsRemembered(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "starling.db")
+	now := time.Unix(1000, 0)
+	a, err := OpenSQLite(ctx, path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Close()
+	a.now = func() time.Time { return now }
+	b, err := OpenSQLite(ctx, path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	c, _ := sasl.Derive("pw", sasl.DeriveOptions{Iterations: 4096})
+	for _, u := range []string{"alice", "bob"} {
+		if err := a.CreateAccount(ctx, "localhost", u, c); err != nil {
+			t.Fatal(err)
+		}
+		if ok, err := a.AccountExists(ctx, "localhost", u); !ok || err != nil {
+			t.Fatalf("%s: %v, %v", u, ok, err)
+		}
+	}
+	if err := a.DeleteAccount(ctx, "localhost", "alice"); err != nil {
+		t.Fatal(err)
+	}
+	if ok, _ := a.AccountExists(ctx, "localhost", "alice"); ok {
+		t.Fatal("an account deleted here still exists")
+	}
+	if err := b.DeleteAccount(ctx, "localhost", "bob"); err != nil {
+		t.Fatal(err)
+	}
+	if ok, _ := a.AccountExists(ctx, "localhost", "bob"); !ok {
+		t.Fatal("the remembered answer was not used within the TTL")
+	}
+	now = now.Add(existsTTL)
+	if ok, _ := a.AccountExists(ctx, "localhost", "bob"); ok {
+		t.Fatal("an account deleted by another process exists after the TTL")
 	}
 }
