@@ -389,13 +389,13 @@ func (t *errorTable) list() []ErrorCount {
 // meter measures the CPU time of the generator and of the server over the
 // measured part of a run.
 type meter struct {
-	start              time.Time
-	self0              time.Duration
-	selfOK             bool
-	server0            time.Duration
-	serverErr          error
-	serverPID          int
-	stopProgress, done chan struct{}
+	start        time.Time
+	self0        time.Duration
+	selfOK       bool
+	server0      time.Duration
+	serverErr    error
+	serverPID    int
+	stopProgress func()
 }
 
 // startMeter starts measuring, and calls progress (if any) every 500 ms
@@ -407,25 +407,35 @@ func startMeter(o *Options, snapshot func() Progress) *meter {
 	}
 	m.self0, m.selfOK = selfCPU()
 	m.start = time.Now()
-	if o.Progress != nil {
-		m.stopProgress, m.done = make(chan struct{}), make(chan struct{})
-		go func() {
-			defer close(m.done)
-			t := time.NewTicker(500 * time.Millisecond)
-			defer t.Stop()
-			for {
-				select {
-				case <-t.C:
-					p := snapshot()
-					p.Elapsed = time.Since(m.start)
-					o.Progress(p)
-				case <-m.stopProgress:
-					return
-				}
-			}
-		}()
-	}
+	m.stopProgress = progressLoop(o, snapshot)
 	return m
+}
+
+// progressLoop calls opt.Progress (if any) every 500 ms with what snapshot
+// returns, until the returned function is called.
+func progressLoop(opt *Options, snapshot func() Progress) (stop func()) {
+	if opt.Progress == nil {
+		return func() {}
+	}
+	start := time.Now()
+	quit, done := make(chan struct{}), make(chan struct{})
+	go func() {
+		defer close(done)
+		t := time.NewTicker(500 * time.Millisecond)
+		defer t.Stop()
+		for {
+			select {
+			case <-t.C:
+				p := snapshot()
+				p.Elapsed = time.Since(start)
+				opt.Progress(p)
+			case <-quit:
+				return
+			}
+		}
+	}()
+	var once sync.Once
+	return func() { once.Do(func() { close(quit); <-done }) }
 }
 
 // stop ends the measurement and fills in the report's times.
@@ -447,8 +457,5 @@ func (m *meter) stop(r *Report) {
 			r.ServerCPUNote = m.serverErr.Error()
 		}
 	}
-	if m.stopProgress != nil {
-		close(m.stopProgress)
-		<-m.done
-	}
+	m.stopProgress()
 }

@@ -355,30 +355,3 @@ func closeBounded(sessions []*client.Session, workers int, timeout, budget time.
 	wg.Wait()
 	return aborted.Load()
 }
-
-// progressLoop calls opt.Progress (if any) every 500 ms with what snapshot
-// returns, until the returned function is called.
-func progressLoop(opt *Options, snapshot func() Progress) (stop func()) {
-	if opt.Progress == nil {
-		return func() {}
-	}
-	start := time.Now()
-	quit, done := make(chan struct{}), make(chan struct{})
-	go func() {
-		defer close(done)
-		t := time.NewTicker(500 * time.Millisecond)
-		defer t.Stop()
-		for {
-			select {
-			case <-t.C:
-				p := snapshot()
-				p.Elapsed = time.Since(start)
-				opt.Progress(p)
-			case <-quit:
-				return
-			}
-		}
-	}()
-	var once sync.Once
-	return func() { once.Do(func() { close(quit); <-done }) }
-}

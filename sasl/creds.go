@@ -83,7 +83,7 @@ func Derive(password string, o DeriveOptions) (Credentials, error) {
 	}{{&c.SHA1, sha1.New}, {&c.SHA256, sha256.New}, {&c.SHA512, sha512.New}} {
 		salt := make([]byte, saltLen)
 		rand.Read(salt) // never fails; see crypto/rand.Read
-		stored, server, err := saltedKeys(h.gen, pw, salt, iters)
+		stored, server, err := SaltedKeys(h.gen, pw, salt, iters)
 		if err != nil {
 			return Credentials{}, err
 		}
@@ -140,9 +140,9 @@ func prepName(s string) (string, bool) {
 	return p, err == nil && p != ""
 }
 
-// saltedKeys computes a SCRAM StoredKey and ServerKey from a prepared
+// SaltedKeys computes a SCRAM StoredKey and ServerKey from a prepared
 // password (RFC 5802 §3).
-func saltedKeys(gen func() hash.Hash, password string, salt []byte, iters int) (stored, server []byte, err error) {
+func SaltedKeys(gen func() hash.Hash, password string, salt []byte, iters int) (stored, server []byte, err error) {
 	salted, err := pbkdf2.Key(gen, password, salt, iters, gen().Size())
 	if err != nil {
 		return nil, nil, fmt.Errorf("sasl: key derivation: %w", err)
@@ -157,7 +157,7 @@ func saltedKeys(gen func() hash.Hash, password string, salt []byte, iters int) (
 // one place PLAIN verification happens, so that a cache of salted keys can be
 // added here.
 func verifyPassword(gen func() hash.Hash, k *SCRAMKeys, password string) (bool, error) {
-	stored, _, err := saltedKeys(gen, password, k.Salt, k.Iterations)
+	stored, _, err := SaltedKeys(gen, password, k.Salt, k.Iterations)
 	if err != nil {
 		return false, err
 	}

@@ -33,7 +33,7 @@ var fuzzSalt = []byte("fuzz-salt-16byte")
 
 var fuzzCredsOnce = sync.OnceValue(func() Credentials {
 	mk := func(gen func() hash.Hash, iters int) *SCRAMKeys {
-		st, sv, err := saltedKeys(gen, fuzzPassword, fuzzSalt, iters)
+		st, sv, err := SaltedKeys(gen, fuzzPassword, fuzzSalt, iters)
 		if err != nil {
 			panic(err)
 		}
@@ -48,7 +48,7 @@ func fuzzConfig(plain bool) ServerConfig {
 	iters := fuzzIters
 	if plain {
 		// PLAIN verifies with SHA-256 keys; give it cheap ones.
-		st, sv, _ := saltedKeys(sha256.New, fuzzPassword, fuzzSalt, fuzzPlainIter)
+		st, sv, _ := SaltedKeys(sha256.New, fuzzPassword, fuzzSalt, fuzzPlainIter)
 		c = Credentials{SHA256: &SCRAMKeys{Salt: fuzzSalt, Iterations: fuzzPlainIter, StoredKey: st, ServerKey: sv}}
 		iters = fuzzPlainIter
 	}

@@ -48,7 +48,7 @@ func (v scramVector) keys(t *testing.T) (*SCRAMKeys, func() hash.Hash) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	stored, server, err := saltedKeys(h.gen, v.password, salt, v.iters)
+	stored, server, err := SaltedKeys(h.gen, v.password, salt, v.iters)
 	if err != nil {
 		t.Fatal(err)
 	}

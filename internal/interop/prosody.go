@@ -20,6 +20,7 @@ import (
 	"time"
 
 	"github.com/starling-xmpp/starling/client"
+	"github.com/starling-xmpp/starling/internal/netutil"
 	"github.com/starling-xmpp/starling/jid"
 )
 
@@ -566,24 +567,4 @@ func luaString(s string) string {
 
 // prosodyPorts chooses the ports of a start; tests replace it to exercise
 // the retry.
-var prosodyPorts = freePorts
-
-// freePorts returns n distinct TCP ports that were free on 127.0.0.1.
-func freePorts(n int) ([]int, error) {
-	var ports []int
-	var ls []net.Listener
-	defer func() {
-		for _, l := range ls {
-			l.Close()
-		}
-	}()
-	for range n {
-		l, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			return nil, err
-		}
-		ls = append(ls, l)
-		ports = append(ports, l.Addr().(*net.TCPAddr).Port)
-	}
-	return ports, nil
-}
+var prosodyPorts = netutil.FreePorts

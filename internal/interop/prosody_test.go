@@ -15,6 +15,7 @@ import (
 
 	"github.com/starling-xmpp/starling/client"
 	"github.com/starling-xmpp/starling/internal/dnstest"
+	"github.com/starling-xmpp/starling/internal/netutil"
 	"github.com/starling-xmpp/starling/internal/testca"
 	"github.com/starling-xmpp/starling/stanza"
 )
@@ -306,13 +307,13 @@ func TestProsodyRetriesBusyPort(t *testing.T) {
 	calls := 0
 	prosodyPorts = func(n int) ([]int, error) {
 		calls++
-		ports, err := freePorts(n)
+		ports, err := netutil.FreePorts(n)
 		if calls == 1 && err == nil {
 			ports[1] = busyPort
 		}
 		return ports, err
 	}
-	defer func() { prosodyPorts = freePorts }()
+	defer func() { prosodyPorts = netutil.FreePorts }()
 	p := StartProsody(t, ProsodyConfig{Domain: "prosody.test"})
 	if calls != 2 {
 		t.Errorf("%d starts, want 2", calls)

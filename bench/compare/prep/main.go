@@ -18,8 +18,6 @@ package main
 
 import (
 	"bufio"
-	"crypto/hmac"
-	"crypto/pbkdf2"
 	"crypto/rand"
 	"crypto/sha1"
 	"encoding/hex"
@@ -28,11 +26,13 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"net"
 	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
+
+	"github.com/starling-xmpp/starling/internal/netutil"
+	"github.com/starling-xmpp/starling/sasl"
 )
 
 // Bounds of the arguments.
@@ -61,7 +61,7 @@ func run(args []string, stdin io.Reader, stdout io.Writer) error {
 		if err != nil || n < 1 || n > maxPorts {
 			return fmt.Errorf("ports: N must be between 1 and %d", maxPorts)
 		}
-		ports, err := freePorts(n)
+		ports, err := netutil.FreePorts(n)
 		if err != nil {
 			return err
 		}
@@ -159,28 +159,11 @@ func prosodyEncode(s string) string {
 	return b.String()
 }
 
-// scramSHA1 returns the SCRAM-SHA-1 StoredKey and ServerKey of password
-// (RFC 5802 §3).
-func scramSHA1(password, salt string, iters int) (stored, server []byte, err error) {
-	salted, err := pbkdf2.Key(sha1.New, password, []byte(salt), iters, sha1.Size)
-	if err != nil {
-		return nil, nil, err
-	}
-	mac := func(key []byte, s string) []byte {
-		m := hmac.New(sha1.New, key)
-		m.Write([]byte(s))
-		return m.Sum(nil)
-	}
-	clientKey := mac(salted, "Client Key")
-	h := sha1.Sum(clientKey)
-	return h[:], mac(salted, "Server Key"), nil
-}
-
 // prosodyAccount is the content of one account file of Prosody's
 // internal_hashed provider: a Lua table, as mod_auth_internal_hashed
 // writes it (hex keys, the salt as a string).
 func prosodyAccount(password, salt string, iters int) (string, error) {
-	stored, server, err := scramSHA1(password, salt, iters)
+	stored, server, err := sasl.SaltedKeys(sha1.New, password, []byte(salt), iters)
 	if err != nil {
 		return "", err
 	}
@@ -257,25 +240,4 @@ func (a *accounts) writePIEFXIS(w io.Writer) error {
 	fmt.Fprintln(bw, "  </host>")
 	fmt.Fprintln(bw, "</server-data>")
 	return bw.Flush()
-}
-
-// freePorts returns n distinct TCP ports that were free on 127.0.0.1 (all
-// held open together, so they differ).
-func freePorts(n int) ([]int, error) {
-	var ports []int
-	var ls []net.Listener
-	defer func() {
-		for _, l := range ls {
-			l.Close()
-		}
-	}()
-	for range n {
-		l, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			return nil, err
-		}
-		ls = append(ls, l)
-		ports = append(ports, l.Addr().(*net.TCPAddr).Port)
-	}
-	return ports, nil
 }
