@@ -1,5 +1,5 @@
 // Package netutil holds the network plumbing client and server listeners
-// share.
+// share, and FreePorts for tests and tools that start other servers.
 package netutil
 
 import (

@@ -511,7 +511,7 @@ func TestCache(t *testing.T) {
 	e.bind(bob, true)
 	e.block("bob@example.test")
 	now := time.Unix(1000, 0)
-	e.svc.lists.now = func() time.Time { return now }
+	e.svc.lists.recent.Now = func() time.Time { return now }
 	cached := func(user string) bool {
 		_, ok := e.svc.lists.cached(jid.MustParse(user))
 		return ok

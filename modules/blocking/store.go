@@ -9,6 +9,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/starling-xmpp/starling/internal/recent"
 	"github.com/starling-xmpp/starling/jid"
 	"github.com/starling-xmpp/starling/module"
 	"github.com/starling-xmpp/starling/stanza"
@@ -81,15 +82,8 @@ type lists struct {
 	// recipient's list for every stanza, and a user logging in probes
 	// contacts that are mostly offline. Lists are replaced, never
 	// changed, and every change goes through keep, so the copy stays true
-	// within the server; the TTL bounds how long a change made by another
-	// process can go unseen.
-	recent map[string]recentList
-	now    func() time.Time
-}
-
-type recentList struct {
-	l  *list
-	at time.Time
+	// within the server.
+	recent recent.Cache[*list]
 }
 
 // Bounds of lists.recent.
@@ -99,27 +93,19 @@ const (
 )
 
 func newLists(kv storage.KV, profile jid.Profile, online func(jid.JID) bool, max int) *lists {
-	return &lists{kv: kv, profile: profile, online: online, max: max, cache: map[string]*list{}, recent: map[string]recentList{}}
-}
-
-func (c *lists) clock() time.Time {
-	if c.now != nil {
-		return c.now()
-	}
-	return time.Now()
+	return &lists{kv: kv, profile: profile, online: online, max: max, cache: map[string]*list{},
+		recent: recent.Cache[*list]{TTL: recentTTL, Max: maxRecent}}
 }
 
 func (c *lists) cached(user jid.JID) (*list, bool) {
-	c.mu.RLock()
-	defer c.mu.RUnlock()
 	key := user.String()
-	if l, ok := c.cache[key]; ok {
+	c.mu.RLock()
+	l, ok := c.cache[key]
+	c.mu.RUnlock()
+	if ok {
 		return l, true
 	}
-	if e, ok := c.recent[key]; ok && c.clock().Sub(e.at) < recentTTL {
-		return e.l, true
-	}
-	return nil, false
+	return c.recent.Get(key)
 }
 
 // get returns the block list of the account user (a bare JID), from the
@@ -168,20 +154,11 @@ func (c *lists) keep(user jid.JID, l *list) {
 	defer c.mu.Unlock()
 	if on {
 		c.cache[key] = l
-		delete(c.recent, key)
+		c.recent.Delete(key)
 		return
 	}
 	delete(c.cache, key)
-	if len(c.recent) >= maxRecent {
-		n := 0
-		for k := range c.recent {
-			delete(c.recent, k)
-			if n++; n >= maxRecent/8 {
-				break
-			}
-		}
-	}
-	c.recent[key] = recentList{l, c.clock()}
+	c.recent.Put(key, l)
 }
 
 // forget moves user's cached list among the recent ones if the account
@@ -193,7 +170,7 @@ func (c *lists) forget(user jid.JID) {
 		c.mu.Lock()
 		if l, ok := c.cache[key]; ok {
 			delete(c.cache, key)
-			c.recent[key] = recentList{l, c.clock()}
+			c.recent.Put(key, l)
 		}
 		c.mu.Unlock()
 	}
@@ -206,7 +183,7 @@ func (c *lists) invalidate(user jid.JID) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	delete(c.cache, user.String())
-	delete(c.recent, user.String())
+	c.recent.Delete(user.String())
 }
 
 // block adds items to user's list and returns those that were not in it.

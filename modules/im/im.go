@@ -16,6 +16,7 @@ import (
 	"sync/atomic"
 
 	"github.com/starling-xmpp/starling/c2s"
+	"github.com/starling-xmpp/starling/internal/recent"
 	"github.com/starling-xmpp/starling/jid"
 	"github.com/starling-xmpp/starling/module"
 	"github.com/starling-xmpp/starling/router"
@@ -59,6 +60,7 @@ func (Module) Register(h *module.Host) error {
 			store:         h.Store,
 			maxTombstones: 200,
 			cache:         map[string]*roster{},
+			recent:        recent.Cache[*roster]{TTL: recentTTL, Max: maxRecent},
 		},
 	}
 	q := stanza.Name{Space: NSRoster, Local: "query"}

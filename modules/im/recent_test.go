@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/starling-xmpp/starling/internal/recent"
 	"github.com/starling-xmpp/starling/jid"
 	"github.com/starling-xmpp/starling/storage/memory"
 )
@@ -38,7 +39,8 @@ func TestRecentRosters(t *testing.T) {
 	ctx := context.Background()
 	st := &countingStore{Store: memory.New()}
 	now := time.Unix(1000, 0)
-	rs := &rosters{store: st, maxTombstones: 200, cache: map[string]*roster{}, now: func() time.Time { return now }}
+	rs := &rosters{store: st, maxTombstones: 200, cache: map[string]*roster{},
+		recent: recent.Cache[*roster]{TTL: recentTTL, Max: maxRecent, Now: func() time.Time { return now }}}
 	bob := jid.MustParse("bob@example.test")
 	carol := jid.MustParse("carol@example.test")
 
@@ -79,7 +81,7 @@ func TestRecentRosters(t *testing.T) {
 
 	// Online: the roster moves to the session cache; uncache drops both.
 	rs.cacheFor(bob, r)
-	if _, ok := rs.recent[bob.String()]; ok {
+	if _, ok := rs.recent.Get(bob.String()); ok {
 		t.Fatal("an online roster is also in recent")
 	}
 	rs.uncache(bob)
@@ -88,7 +90,7 @@ func TestRecentRosters(t *testing.T) {
 		t.Fatalf("uncache did not drop the roster: %d reads", st.maps.Load())
 	}
 	rs.uncache(bob)
-	if _, ok := rs.recent[bob.String()]; ok {
+	if _, ok := rs.recent.Get(bob.String()); ok {
 		t.Fatal("uncache left the roster in recent")
 	}
 
@@ -98,7 +100,7 @@ func TestRecentRosters(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	if len(rs.recent) > maxRecent {
-		t.Fatalf("%d recent rosters, at most %d", len(rs.recent), maxRecent)
+	if rs.recent.Len() > maxRecent {
+		t.Fatalf("%d recent rosters, at most %d", rs.recent.Len(), maxRecent)
 	}
 }

@@ -9,6 +9,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/starling-xmpp/starling/internal/recent"
 	"github.com/starling-xmpp/starling/jid"
 	"github.com/starling-xmpp/starling/module"
 	"github.com/starling-xmpp/starling/stanza"
@@ -165,20 +166,13 @@ type rosters struct {
 	locks module.AccountLocks
 	mu    sync.Mutex
 	cache map[string]*roster // bare JID → roster, for accounts with sessions
-	// recent keeps, for a short while, the rosters of accounts without
+	// recent keeps, for recentTTL, the rosters of accounts without
 	// sessions that were loaded lately: when a user logs in, each of
 	// its contacts' rosters is read to answer the user's probes, and
 	// under a login load most contacts are offline. Every change goes
 	// through save, which updates the same roster, so the copy stays
-	// true within the server; recentTTL bounds how long a change made
-	// by another process (`starling user del`) can go unseen.
-	recent map[string]recentRoster
-	now    func() time.Time
-}
-
-type recentRoster struct {
-	r  *roster
-	at time.Time
+	// true within the server.
+	recent recent.Cache[*roster]
 }
 
 // Bounds of rosters.recent.
@@ -195,51 +189,19 @@ func (rs *rosters) load(ctx context.Context, user jid.JID) (*roster, error) {
 	key := user.String()
 	rs.mu.Lock()
 	r := rs.cache[key]
-	if r == nil {
-		if e, ok := rs.recent[key]; ok && rs.clock().Sub(e.at) < recentTTL {
-			r = e.r
-		}
-	}
 	rs.mu.Unlock()
 	if r != nil {
+		return r, nil
+	}
+	if r, ok := rs.recent.Get(key); ok {
 		return r, nil
 	}
 	r, err := rs.read(ctx, user)
 	if err != nil {
 		return nil, err
 	}
-	rs.remember(key, r)
+	rs.recent.Put(key, r)
 	return r, nil
-}
-
-func (rs *rosters) clock() time.Time {
-	if rs.now != nil {
-		return rs.now()
-	}
-	return time.Now()
-}
-
-// remember keeps a roster just read in recent, making room by dropping
-// about an eighth of the entries when full.
-func (rs *rosters) remember(key string, r *roster) {
-	rs.mu.Lock()
-	defer rs.mu.Unlock()
-	if rs.cache[key] != nil {
-		return
-	}
-	if rs.recent == nil {
-		rs.recent = map[string]recentRoster{}
-	}
-	if len(rs.recent) >= maxRecent {
-		n := 0
-		for k := range rs.recent {
-			delete(rs.recent, k)
-			if n++; n >= maxRecent/8 {
-				break
-			}
-		}
-	}
-	rs.recent[key] = recentRoster{r, rs.clock()}
 }
 
 // read loads user's roster from the store.
@@ -278,7 +240,7 @@ func (rs *rosters) cacheFor(user jid.JID, r *roster) {
 	rs.mu.Lock()
 	defer rs.mu.Unlock()
 	rs.cache[user.String()] = r
-	delete(rs.recent, user.String())
+	rs.recent.Delete(user.String())
 }
 
 // uncache forgets user's roster (the last session ended).
@@ -286,12 +248,8 @@ func (rs *rosters) uncache(user jid.JID) {
 	rs.mu.Lock()
 	defer rs.mu.Unlock()
 	delete(rs.cache, user.String())
-	delete(rs.recent, user.String())
+	rs.recent.Delete(user.String())
 }
-
-// forget drops user's roster from the caches after a failed write, so
-// that the next load reads what the store holds.
-func (rs *rosters) forget(user jid.JID) { rs.uncache(user) }
 
 // save writes one item. When bump is true the item gets the next roster
 // version (a change clients see); hidden-only changes do not bump. The
@@ -299,7 +257,9 @@ func (rs *rosters) forget(user jid.JID) { rs.uncache(user) }
 func (rs *rosters) save(ctx context.Context, user jid.JID, r *roster, it *Item, bump bool) error {
 	err := rs.write(ctx, user, r, it, bump)
 	if err != nil {
-		rs.forget(user)
+		// The roster in memory may be ahead of the store: the next
+		// load reads what the store holds.
+		rs.uncache(user)
 	}
 	return err
 }

@@ -215,7 +215,7 @@ func TestAccountExistsRemembered(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer a.Close()
-	a.now = func() time.Time { return now }
+	a.exists.Now = func() time.Time { return now }
 	b, err := OpenSQLite(ctx, path)
 	if err != nil {
 		t.Fatal(err)
@@ -242,7 +242,7 @@ func TestAccountExistsRemembered(t *testing.T) {
 	if ok, _ := a.AccountExists(ctx, "localhost", "bob"); !ok {
 		t.Fatal("the remembered answer was not used within the TTL")
 	}
-	now = now.Add(existsTTL)
+	now = now.Add(a.exists.TTL)
 	if ok, _ := a.AccountExists(ctx, "localhost", "bob"); ok {
 		t.Fatal("an account deleted by another process exists after the TTL")
 	}

@@ -12,24 +12,24 @@ import (
 // preparing was a tenth of the server's CPU time. Only constant query
 // texts go through it, so it stays small.
 type stmts struct {
-	mu sync.Mutex
-	m  map[string]*sql.Stmt
+	mu sync.Mutex // serialises preparing; lookups go through m alone
+	m  sync.Map   // query text → *sql.Stmt
 }
 
 func (s *Store) stmt(ctx context.Context, query string) (*sql.Stmt, error) {
+	if st, ok := s.stmts.m.Load(query); ok {
+		return st.(*sql.Stmt), nil
+	}
 	s.stmts.mu.Lock()
 	defer s.stmts.mu.Unlock()
-	if st := s.stmts.m[query]; st != nil {
-		return st, nil
+	if st, ok := s.stmts.m.Load(query); ok {
+		return st.(*sql.Stmt), nil
 	}
 	st, err := s.db.PrepareContext(ctx, query)
 	if err != nil {
 		return nil, err
 	}
-	if s.stmts.m == nil {
-		s.stmts.m = map[string]*sql.Stmt{}
-	}
-	s.stmts.m[query] = st
+	s.stmts.m.Store(query, st)
 	return st, nil
 }
 
@@ -65,8 +65,9 @@ func (s *Store) exec(ctx context.Context, query string, args ...any) (sql.Result
 func (s *Store) closeStmts() {
 	s.stmts.mu.Lock()
 	defer s.stmts.mu.Unlock()
-	for _, st := range s.stmts.m {
-		st.Close()
-	}
-	s.stmts.m = nil
+	s.stmts.m.Range(func(k, st any) bool {
+		st.(*sql.Stmt).Close()
+		s.stmts.m.Delete(k)
+		return true
+	})
 }
