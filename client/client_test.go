@@ -1,6 +1,7 @@
 package client_test
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"io"
@@ -211,12 +212,18 @@ func TestSeed9_2_RestrictedXMLFromServer(t *testing.T) {
 	}
 }
 
-// proxy forwards TCP connections to target and can cut them all.
+// proxy forwards TCP connections to target, records what clients write,
+// and can cut them all.
 type proxy struct {
 	ln     net.Listener
 	mu     sync.Mutex
 	conns  []net.Conn
+	sent   bytes.Buffer // what the clients wrote
 	target string
+	// done is closed when the first connection's client-to-server
+	// copy ends.
+	done chan struct{}
+	once sync.Once
 }
 
 func newProxy(t *testing.T, target string) *proxy {
@@ -224,7 +231,7 @@ func newProxy(t *testing.T, target string) *proxy {
 	if err != nil {
 		t.Fatal(err)
 	}
-	p := &proxy{ln: ln, target: target}
+	p := &proxy{ln: ln, target: target, done: make(chan struct{})}
 	t.Cleanup(func() { ln.Close(); p.cut() })
 	go func() {
 		for {
@@ -240,11 +247,32 @@ func newProxy(t *testing.T, target string) *proxy {
 			p.mu.Lock()
 			p.conns = append(p.conns, c, u)
 			p.mu.Unlock()
-			go func() { io.Copy(u, c); u.Close() }()
+			go func() {
+				io.Copy(io.MultiWriter(u, p), c)
+				u.Close()
+				p.once.Do(func() { close(p.done) })
+			}()
 			go func() { io.Copy(c, u); c.Close() }()
 		}
 	}()
 	return p
+}
+
+// addr is where clients connect.
+func (p *proxy) addr() string { return p.ln.Addr().String() }
+
+// Write records what a client wrote.
+func (p *proxy) Write(b []byte) (int, error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.sent.Write(b)
+}
+
+// bytes returns what the clients wrote so far.
+func (p *proxy) bytes() []byte {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return bytes.Clone(p.sent.Bytes())
 }
 
 // cut drops every connection, as a network failure would.
@@ -266,7 +294,7 @@ func TestSeed3_1_3_Reconnect(t *testing.T) {
 	srv.AddUser(t, "bob@localhost", "pw")
 	p := newProxy(t, srv.Addr)
 	cfg := srv.ClientConfig(t, "alice@localhost/m", "pw")
-	cfg.Addr = p.ln.Addr().String()
+	cfg.Addr = p.addr()
 	var mu sync.Mutex
 	connects := 0
 	msgs := make(chan string, 4)

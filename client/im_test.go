@@ -6,7 +6,6 @@ import (
 	"encoding/xml"
 	"errors"
 	"io"
-	"net"
 	"slices"
 	"strings"
 	"sync"
@@ -860,64 +859,6 @@ func TestParseLanguages(t *testing.T) {
 	}
 }
 
-// tap is a TCP proxy to target for one connection that records what the
-// client writes.
-type tap struct {
-	addr string
-	mu   sync.Mutex
-	buf  bytes.Buffer
-	done chan struct{} // the client-to-server copy ended
-}
-
-func (p *tap) Write(b []byte) (int, error) {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	return p.buf.Write(b)
-}
-
-func (p *tap) bytes() []byte {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	return bytes.Clone(p.buf.Bytes())
-}
-
-func startTap(t *testing.T, target string) *tap {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	p := &tap{addr: ln.Addr().String(), done: make(chan struct{})}
-	var conns []net.Conn
-	var mu sync.Mutex
-	t.Cleanup(func() {
-		ln.Close()
-		mu.Lock()
-		for _, c := range conns {
-			c.Close()
-		}
-		mu.Unlock()
-	})
-	go func() {
-		defer close(p.done)
-		c, err := ln.Accept()
-		if err != nil {
-			return
-		}
-		u, err := net.Dial("tcp", target)
-		if err != nil {
-			c.Close()
-			return
-		}
-		mu.Lock()
-		conns = append(conns, c, u)
-		mu.Unlock()
-		go func() { io.Copy(c, u); c.Close() }()
-		io.Copy(io.MultiWriter(u, p), c)
-		u.Close()
-	}()
-	return p
-}
-
 // TestSeed9_1_NoRestrictedXML: hostile text in a body, subject, thread,
 // thread parent, status, roster name and group goes out escaped, with no
 // comment, processing instruction, CDATA section or DTD on the wire
@@ -926,9 +867,9 @@ func startTap(t *testing.T, target string) *tap {
 func TestSeed9_1_NoRestrictedXML(t *testing.T) {
 	srv := imServer(t, "c2s:\n  allow_plaintext: true\n")
 	hostile := "<!-- c --> ]]> <![CDATA[x]]> <?pi x?> <!DOCTYPE d> & &amp; \"q\" 'a' </body> \r\n\ttab"
-	tp := startTap(t, srv.Addr)
+	tp := newProxy(t, srv.Addr)
 	cfg := srv.ClientConfig(t, "alice@localhost/tapped", imPassword)
-	cfg.Addr, cfg.Plaintext = tp.addr, true
+	cfg.Addr, cfg.Plaintext = tp.addr(), true
 	alice, err := client.Dial(imCtx(t), cfg)
 	if err != nil {
 		t.Fatal(err)
