@@ -269,10 +269,11 @@ func TestSeed10_7_2_Unreachable(t *testing.T) {
 	if el, err := alice.Recv(ctx); err == nil {
 		t.Fatalf("unexpected %s", el)
 	}
-	// During the back-off: bounced at once, no new connection.
+	// During the back-off: bounced at once, no new connection, saying
+	// why the last attempt failed.
 	alice.Send(chat("bob@gone.test", "again").SetAttr("id", "m3"))
 	el := recvWhere(t, alice, "an error", func(el *stanza.Element) bool { return el.Attr("id") == "m3" })
-	if e := stanza.ParseError(el); e == nil || !strings.Contains(e.Text, "retrying") {
+	if e := stanza.ParseError(el); e == nil || !strings.Contains(e.Text, "retrying") || !strings.Contains(e.Text, "cannot reach gone.test") {
 		t.Fatalf("got %s", el)
 	}
 }

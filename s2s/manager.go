@@ -91,6 +91,7 @@ type Manager struct {
 type retry struct {
 	until time.Time
 	delay time.Duration
+	why   string // the last failure, told to senders bounced meanwhile
 }
 
 // New returns a manager; call Serve for each listener and install it with
@@ -235,8 +236,9 @@ func (m *Manager) send(p *router.Packet, tries int) {
 		return
 	}
 	if b := m.backoff[remote]; b != nil && time.Now().Before(b.until) {
+		text := "the remote server could not be reached recently (" + b.why + "); retrying after " + time.Until(b.until).Round(time.Second).String()
 		m.mu.Unlock()
-		m.bounce(p, stanza.NewError(stanza.RemoteServerNotFound, "the remote server could not be reached recently; retrying after "+time.Until(b.until).Round(time.Second).String()))
+		m.bounce(p, stanza.NewError(stanza.RemoteServerNotFound, text))
 		return
 	}
 	o := m.linkFor(local, remote)
@@ -286,9 +288,9 @@ func (m *Manager) removeOut(o *outConn) {
 	m.mu.Unlock()
 }
 
-// failed records that remote could not be reached: further attempts wait a
-// randomised, doubling delay (RFC 6120 §3.3).
-func (m *Manager) failed(remote string) time.Duration {
+// failed records that remote could not be reached, and why: further
+// attempts wait a randomised, doubling delay (RFC 6120 §3.3).
+func (m *Manager) failed(remote, why string) time.Duration {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	b := m.backoff[remote]
@@ -299,6 +301,7 @@ func (m *Manager) failed(remote string) time.Duration {
 	}
 	d := b.delay/2 + rand.N(b.delay/2+1)
 	b.until = time.Now().Add(d)
+	b.why = why
 	m.backoff[remote] = b
 	return d
 }

@@ -291,9 +291,10 @@ func (o *outConn) run() {
 		if errors.As(err, &ne) && ne.Timeout() || errors.Is(err, context.DeadlineExceeded) {
 			cond = stanza.RemoteServerTimeout
 		}
-		d := o.m.failed(o.remote)
+		why := "cannot reach " + o.remote + ": " + err.Error()
+		d := o.m.failed(o.remote, why)
 		o.log.Warn("link failed", "err", err, "retry_after", d.Round(time.Millisecond))
-		o.fail(stanza.NewError(cond, "cannot reach "+o.remote+": "+err.Error()))
+		o.fail(stanza.NewError(cond, why))
 		return
 	}
 	o.m.succeeded(o.remote)
